@@ -1,0 +1,46 @@
+# Switchyard. `make run` and `make test` each work on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := config.settings
+
+.PHONY: run test lint bench install dev-install migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+dev-install: $(VENV)/.dev-installed
+
+migrate: install
+	mkdir -p var
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+
+# Web server and one django-q2 worker together; Ctrl-C stops both.
+run: migrate
+	DEBUG=$${DEBUG:-true} PORT=$(PORT) BIN=$(BIN) bash scripts/run.sh
+
+test: dev-install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: dev-install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: dev-install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/contacts.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3*

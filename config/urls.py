@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from integrations.health import healthz
+
+admin.site.site_header = "Switchyard"
+admin.site.site_title = "Switchyard admin"
+admin.site.index_title = "Segment partner operations"
+
+urlpatterns = [
+    path("", include("integrations.inbound.urls")),
+    path("api/v1/", include("config.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

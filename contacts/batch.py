@@ -1,0 +1,424 @@
+"""Apply a drained chunk of messages to contacts with a handful of queries.
+
+`ContactBatch` loads every contact the chunk names (by userId, email and anonymousId) up front,
+applies messages in memory, and writes everything back with bulk statements in `flush()`.
+Handlers that must touch the database at once (alias merge, erase) call `flush()` first and
+`forget()` after, so the in-memory view never goes stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts.models import (
+    AudienceMembership,
+    Contact,
+    ContactEvent,
+    ContactIdentity,
+    ListMembership,
+    MailingList,
+    PropertyDefinition,
+    Suppression,
+)
+from contacts.services import email_md5
+from contacts.properties import PropertyError, coerce, fold_name, infer_type
+from integrations.kinds.base import Skip
+
+# Trait keys (folded) that are contact fields, not custom properties.
+FIELD_TRAITS = {
+    "email": "email",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "phone": "phone",
+    "address": "address",
+}
+# Keys handled elsewhere or meaningless as properties.
+SPECIAL_TRAITS = {"name", "subscribed", "mailing_lists", "user_id", "id", "anonymous_id"}
+
+
+def stamp(ts: datetime) -> str:
+    # Fixed width, always UTC: stamps compare correctly as strings.
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class ContactBatch:
+    def __init__(self, *, integration, unknown_traits: str = "infer") -> None:
+        self.integration = integration
+        self.unknown_traits = unknown_traits
+        self.by_user_id: dict[str, Contact] = {}
+        self.by_email: dict[str, Contact] = {}
+        self.by_anon: dict[str, Contact] = {}
+        self.by_pk: dict[int, Contact] = {}
+        self.definitions: dict[str, PropertyDefinition] = {}
+        self.new_definitions: dict[str, PropertyDefinition] = {}
+        self.lists: dict[str, MailingList] = {}
+        self.suppressed_md5: set[str] = set()
+        self.suppressed_users: set[str] = set()
+        self._reset_pending()
+
+    def _reset_pending(self) -> None:
+        self.new: list[Contact] = []
+        self.dirty: dict[int, Contact] = {}
+        self.dirty_fields: set[str] = set()
+        self.identities: list[ContactIdentity] = []
+        self.events: list[ContactEvent] = []
+        self.memberships: dict[tuple[int, str], ListMembership] = {}
+        self.audiences: dict[tuple[int, str], dict] = {}
+        self.new_lists: dict[str, MailingList] = {}
+
+    # --- loading --------------------------------------------------------------------------
+    def preload(self, messages: Iterable) -> None:
+        user_ids, emails, anons = set(), set(), set()
+        for m in messages:
+            p = m.payload
+            if m.user_id:
+                user_ids.add(m.user_id)
+            if m.email:
+                emails.add(m.email)
+            if m.anonymous_id:
+                anons.add(m.anonymous_id)
+            if m.type == "alias" and p.get("previousId"):
+                user_ids.add(str(p["previousId"]))
+                anons.add(str(p["previousId"]))
+        query = Q()
+        if user_ids:
+            query |= Q(user_id__in=user_ids)
+        if emails:
+            query |= Q(email__in=emails)
+        if anons:
+            query |= Q(identities__anonymous_id__in=anons)
+        if query:
+            for contact in Contact.objects.filter(query).distinct():
+                self._remember(contact)
+        if anons:
+            for identity in ContactIdentity.objects.filter(anonymous_id__in=anons).only("contact_id", "anonymous_id"):
+                contact = self._by_pk(identity.contact_id)
+                if contact is not None:
+                    self.by_anon[identity.anonymous_id] = contact
+        if not self.definitions:
+            self.definitions = {d.name: d for d in PropertyDefinition.objects.all()}
+        md5s = {email_md5(e) for e in emails}
+        if md5s or user_ids:
+            for row in Suppression.objects.filter(Q(email_md5__in=md5s) | Q(user_id__in=user_ids)).values(
+                "email_md5", "user_id"
+            ):
+                if row["email_md5"]:
+                    self.suppressed_md5.add(row["email_md5"])
+                if row["user_id"]:
+                    self.suppressed_users.add(row["user_id"])
+
+    def _by_pk(self, pk: int) -> Contact | None:
+        return self.by_pk.get(pk)
+
+    def _remember(self, contact: Contact) -> None:
+        if contact.pk is not None:
+            self.by_pk[contact.pk] = contact
+        if contact.user_id:
+            self.by_user_id[contact.user_id] = contact
+        if contact.email:
+            self.by_email[contact.email] = contact
+
+    def forget(self) -> None:
+        """Drop everything cached after a direct database change (merge, erase)."""
+        self.by_user_id.clear()
+        self.by_email.clear()
+        self.by_anon.clear()
+        self.by_pk.clear()
+
+    # --- identity -------------------------------------------------------------------------
+    def find(self, *, user_id: str = "", email: str = "", anonymous_id: str = "") -> Contact | None:
+        """Match on userId, then email, then anonymousId (the order PRODUCT.md sets)."""
+        if user_id and user_id in self.by_user_id:
+            return self.by_user_id[user_id]
+        if email and email.lower() in self.by_email:
+            return self.by_email[email.lower()]
+        if anonymous_id and anonymous_id in self.by_anon:
+            return self.by_anon[anonymous_id]
+        if user_id or email or anonymous_id:
+            # Not preloaded (a handler asked for an id outside the message): one lookup.
+            query = Q()
+            if user_id:
+                query |= Q(user_id=user_id)
+            if email:
+                query |= Q(email=email.lower())
+            if anonymous_id:
+                query |= Q(identities__anonymous_id=anonymous_id)
+            contact = Contact.objects.filter(query).first()
+            if contact is not None:
+                self._remember(contact)
+                if anonymous_id:
+                    self.by_anon[anonymous_id] = contact
+                return contact
+        return None
+
+    def is_suppressed(self, *, user_id: str = "", email: str = "") -> bool:
+        return bool((user_id and user_id in self.suppressed_users) or (email and email_md5(email) in self.suppressed_md5))
+
+    def create(self, *, user_id: str = "", email: str = "", anonymous_id: str = "", ts: datetime) -> Contact:
+        if self.is_suppressed(user_id=user_id, email=email):
+            raise Skip("this person is on the suppression list; staff must lift it before they can be re-created")
+        now = timezone.now()
+        contact = Contact(
+            user_id=user_id or None,
+            email=email.lower() or None,
+            source=self.integration,
+            created_at=now,
+            updated_at=now,
+            last_seen_at=ts,
+            subscription_changed_at=now,
+            subscription_reason="created",
+        )
+        if email:
+            contact.stamps["email"] = stamp(ts)
+        self.new.append(contact)
+        self._remember(contact)
+        if anonymous_id:
+            self.add_anonymous_id(contact, anonymous_id)
+        return contact
+
+    def add_anonymous_id(self, contact: Contact, anonymous_id: str) -> None:
+        if not anonymous_id or self.by_anon.get(anonymous_id) is contact:
+            return
+        if anonymous_id in self.by_anon:
+            return  # it already points at someone else; alias is how two people become one
+        self.by_anon[anonymous_id] = contact
+        self.identities.append(ContactIdentity(contact=contact, anonymous_id=anonymous_id))
+
+    def touch(self, contact: Contact, ts: datetime | None = None, *fields: str) -> None:
+        contact.updated_at = timezone.now()
+        if ts and (contact.last_seen_at is None or ts > contact.last_seen_at):
+            contact.last_seen_at = ts
+        if contact.pk is not None:
+            self.dirty[contact.pk] = contact
+            self.dirty_fields.update(fields)
+
+    # --- traits ---------------------------------------------------------------------------
+    def _newer(self, contact: Contact, key: str, ts: datetime) -> bool:
+        """True if `ts` is at least as new as what last wrote `key` on this contact."""
+        previous = contact.stamps.get(key)
+        return previous is None or previous <= stamp(ts)
+
+    def set_field(self, contact: Contact, field: str, value: Any, ts: datetime, warnings: list[str]) -> None:
+        if not self._newer(contact, field, ts):
+            return
+        if field == "email":
+            if not isinstance(value, str) or "@" not in value:
+                warnings.append(f"traits.email: {str(value)[:80]!r} is not an email address; not stored")
+                return
+            value = value.strip().lower()[:320]
+            other = self.by_email.get(value)
+            if other is not None and other is not contact:
+                warnings.append(f"traits.email: {value} belongs to another contact; not changed")
+                return
+            if contact.email and contact.email != value:
+                self.by_email.pop(contact.email, None)
+            self.by_email[value] = contact
+        elif field == "address":
+            if value is not None and not isinstance(value, dict):
+                warnings.append("traits.address must be an object; not stored")
+                return
+            value = value or {}
+        else:
+            value = "" if value is None else str(value)[:200]
+        setattr(contact, field, value)
+        contact.stamps[field] = stamp(ts)
+        self.touch(contact, ts, field, "stamps")
+
+    def set_traits(
+        self, contact: Contact, traits: dict, ts: datetime, warnings: list[str], *, where: str = "traits"
+    ) -> None:
+        """Standard fields to columns; every other trait to a typed property (or raw, per policy)."""
+        if "name" in traits and isinstance(traits["name"], str) and not any(
+            k in traits for k in ("firstName", "first_name", "lastName", "last_name")
+        ):
+            first, _, last = traits["name"].strip().partition(" ")
+            self.set_field(contact, "first_name", first, ts, warnings)
+            self.set_field(contact, "last_name", last, ts, warnings)
+        for key, value in traits.items():
+            name = fold_name(key) if isinstance(key, str) else None
+            if name in FIELD_TRAITS:
+                self.set_field(contact, FIELD_TRAITS[name], value, ts, warnings)
+            elif name in SPECIAL_TRAITS:
+                continue
+            else:
+                self.set_property(contact, key, name, value, ts, warnings, where=where)
+
+    def set_property(
+        self, contact: Contact, key: str, name: str | None, value: Any, ts: datetime, warnings: list[str], *, where: str
+    ) -> None:
+        if name is None:
+            if self.unknown_traits != "ignore":
+                self._set_raw(contact, str(key)[:100], value, ts)
+            return
+        definition = self.definitions.get(name) or self.new_definitions.get(name)
+        if definition is None:
+            if value is None or self.unknown_traits == "ignore":
+                return
+            if self.unknown_traits == "raw":
+                self._set_raw(contact, name, value, ts)
+                return
+            type_ = "text" if self.unknown_traits == "text" else infer_type(value)
+            if type_ is None:
+                self._set_raw(contact, name, value, ts)
+                return
+            definition = PropertyDefinition(name=name, type=type_, source=f"inferred by {self.integration.name}"[:100])
+            self.new_definitions[name] = definition
+        if not self._newer(contact, name, ts):
+            return
+        if value is None:
+            if name in contact.properties:
+                del contact.properties[name]
+        else:
+            try:
+                contact.properties[name] = coerce(value, definition.type)
+            except PropertyError as error:
+                warnings.append(f"{where}.{key}: {error}; not stored (property {name} is {definition.type})")
+                return
+        contact.stamps[name] = stamp(ts)
+        self.touch(contact, ts, "properties", "stamps")
+
+    def unset_property(self, contact: Contact, name: str, ts: datetime) -> None:
+        if name in contact.properties and self._newer(contact, name, ts):
+            del contact.properties[name]
+            contact.stamps[name] = stamp(ts)
+            self.touch(contact, ts, "properties", "stamps")
+
+    def _set_raw(self, contact: Contact, key: str, value: Any, ts: datetime) -> None:
+        stamp_key = f"~{key}"
+        if not self._newer(contact, stamp_key, ts):
+            return
+        if value is None:
+            contact.raw_traits.pop(key, None)
+        else:
+            contact.raw_traits[key] = value
+        contact.stamps[stamp_key] = stamp(ts)
+        self.touch(contact, ts, "raw_traits", "stamps")
+
+    # --- subscription, lists, audiences, events -----------------------------------------------
+    def set_subscribed(self, contact: Contact, subscribed: bool, ts: datetime, reason: str) -> None:
+        if not self._newer(contact, "subscribed", ts) or contact.subscribed == subscribed:
+            contact.stamps["subscribed"] = max(contact.stamps.get("subscribed", ""), stamp(ts))
+            return
+        contact.subscribed = subscribed
+        contact.subscription_changed_at = ts
+        contact.subscription_reason = reason[:200]
+        contact.stamps["subscribed"] = stamp(ts)
+        self.touch(contact, ts, "subscribed", "subscription_changed_at", "subscription_reason", "stamps")
+
+    def set_list(self, contact: Contact, list_id: str, subscribed: bool, ts: datetime) -> None:
+        list_id = str(list_id).strip()[:100]
+        if not list_id:
+            return
+        mailing_list = self.lists.get(list_id) or self.new_lists.get(list_id)
+        if mailing_list is None:
+            mailing_list = MailingList.objects.filter(list_id=list_id).first()
+            if mailing_list is None:
+                mailing_list = MailingList(list_id=list_id, name=f"List {list_id}", description="Created by a message.")
+                self.new_lists[list_id] = mailing_list
+            else:
+                self.lists[list_id] = mailing_list
+        key = (id(contact), list_id)
+        current = self.memberships.get(key)
+        if current is None or current.updated_at <= ts:
+            self.memberships[key] = ListMembership(
+                contact=contact, mailing_list=mailing_list, subscribed=subscribed, updated_at=ts
+            )
+
+    def set_audience(self, contact: Contact, key: str, member: bool, ts: datetime) -> None:
+        self.audiences[(id(contact), key[:255])] = {"contact": contact, "key": key[:255], "member": member, "ts": ts}
+
+    def add_event(self, contact: Contact, message, *, name: str, properties: dict) -> None:
+        self.events.append(
+            ContactEvent(
+                contact=contact,
+                integration=self.integration,
+                inbox_message_id=message.pk,
+                type=message.type,
+                name=name or f"({message.type})",
+                properties=properties,
+                timestamp=message.timestamp,
+            )
+        )
+        self.touch(contact, message.timestamp, "last_seen_at")
+
+    # --- writing --------------------------------------------------------------------------
+    @transaction.atomic
+    def flush(self) -> None:
+        if self.new_definitions:
+            PropertyDefinition.objects.bulk_create(self.new_definitions.values(), ignore_conflicts=True)
+            self.definitions.update(self.new_definitions)
+            self.new_definitions = {}
+        if self.new:
+            Contact.objects.bulk_create(self.new)
+        if self.dirty:
+            fields = sorted(self.dirty_fields | {"updated_at", "last_seen_at"})
+            Contact.objects.bulk_update(list(self.dirty.values()), fields, batch_size=500)
+        if self.identities:
+            ContactIdentity.objects.bulk_create(
+                [ContactIdentity(contact_id=i.contact.pk, anonymous_id=i.anonymous_id) for i in self.identities],
+                ignore_conflicts=True,
+            )
+        if self.new_lists:
+            MailingList.objects.bulk_create(self.new_lists.values(), ignore_conflicts=True)
+            for mailing_list in MailingList.objects.filter(list_id__in=list(self.new_lists)):
+                self.lists[mailing_list.list_id] = mailing_list
+            self.new_lists = {}
+        if self.memberships:
+            ListMembership.objects.bulk_create(
+                [
+                    ListMembership(
+                        contact_id=m.contact.pk,
+                        mailing_list_id=self.lists[m.mailing_list.list_id].pk,
+                        subscribed=m.subscribed,
+                        updated_at=m.updated_at,
+                    )
+                    for m in self.memberships.values()
+                ],
+                update_conflicts=True,
+                unique_fields=["contact", "mailing_list"],
+                update_fields=["subscribed", "updated_at"],
+            )
+        if self.audiences:
+            self._flush_audiences()
+        if self.events:
+            for event in self.events:
+                event.contact_id = event.contact.pk
+            ContactEvent.objects.bulk_create(self.events, ignore_conflicts=True, batch_size=500)
+        self._reset_pending()
+
+    def _flush_audiences(self) -> None:
+        pairs = list(self.audiences.values())
+        existing = {
+            (a.contact_id, a.key): a
+            for a in AudienceMembership.objects.filter(
+                contact_id__in={p["contact"].pk for p in pairs}, key__in={p["key"] for p in pairs}
+            )
+        }
+        rows = []
+        for p in pairs:
+            row = existing.get((p["contact"].pk, p["key"])) or AudienceMembership(
+                contact_id=p["contact"].pk, key=p["key"], member=not p["member"]
+            )
+            if row.updated_at and row.pk and row.updated_at > p["ts"]:
+                continue
+            if p["member"] and (not row.member or row.entered_at is None):
+                row.entered_at = p["ts"]
+            if not p["member"] and (row.member or row.exited_at is None):
+                row.exited_at = p["ts"]
+            row.member = p["member"]
+            row.updated_at = p["ts"]
+            rows.append(row)
+        AudienceMembership.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["contact", "key"],
+            update_fields=["member", "entered_at", "exited_at", "updated_at"],
+        )

@@ -1,0 +1,202 @@
+"""Segment message checks on the hot path, in plain Python (no serializers: too slow per message).
+
+`normalize()` turns one raw message into the row we store, or raises SpecError naming the
+field and the rule. Field-name casing is tolerated the way Segment's docs warn it varies
+(userId, user_id, userID...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+
+TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
+
+# Folded (lowercase, no underscores) spelling → the canonical Segment name.
+CANONICAL_KEYS = {
+    key.lower().replace("_", ""): key
+    for key in (
+        "type",
+        "userId",
+        "anonymousId",
+        "messageId",
+        "timestamp",
+        "originalTimestamp",
+        "sentAt",
+        "receivedAt",
+        "event",
+        "name",
+        "category",
+        "properties",
+        "traits",
+        "context",
+        "integrations",
+        "groupId",
+        "previousId",
+        "email",
+        "writeKey",
+        "channel",
+        "version",
+        "projectId",
+    )
+}
+OBJECT_FIELDS = ("properties", "traits")
+ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId", "messageId")
+MAX_ID_LENGTH = 255
+
+
+class SpecError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Lenient: ISO 8601 (with or without zone), RFC 2822, or epoch seconds/milliseconds."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            seconds = value / 1000 if abs(value) > 1e11 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        if not isinstance(value, str) or len(value) > 64:
+            return None
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        if not 1970 <= parsed.year <= 2200:
+            return None
+        return parsed.astimezone(UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _identifier(message: dict, key: str) -> str:
+    value = message.get(key)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SpecError("invalid_field", f"{key} must be a string, not {type(value).__name__}")
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise SpecError("invalid_field", f"{key} must be at most {MAX_ID_LENGTH} characters")
+    return text
+
+
+def canonical_keys(raw: dict) -> dict:
+    message = {}
+    for key, value in raw.items():
+        canonical = CANONICAL_KEYS.get(key.lower().replace("_", ""), key) if isinstance(key, str) else key
+        # An exact canonical spelling wins over a variant sent alongside it.
+        if canonical in message and key != canonical:
+            continue
+        message[canonical] = value
+    return message
+
+
+def message_email(message: dict) -> str:
+    for source in (message, message.get("traits"), message.get("properties"), (message.get("context") or {}).get("traits")):
+        if isinstance(source, dict):
+            value = source.get("email")
+            if isinstance(value, str) and value.strip():
+                return value.strip().lower()[:320]
+    return ""
+
+
+def deterministic_message_id(raw: dict) -> str:
+    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"sy-{digest[:40]}"
+
+
+def normalize(raw: Any, *, path_type: str | None, received_at: datetime) -> dict:
+    """Check one message and return the inbox row fields for it."""
+    if not isinstance(raw, dict):
+        raise SpecError("invalid_body", f"a message must be a JSON object, not {type(raw).__name__}")
+    message = canonical_keys(raw)
+
+    msg_type = path_type or message.get("type")
+    if not isinstance(msg_type, str) or not msg_type:
+        raise SpecError("missing_field", "type is required on every batch item")
+    msg_type = msg_type.strip().lower()
+    if msg_type not in TYPES:
+        raise SpecError("invalid_field", f"type must be one of {', '.join(TYPES)}, not {msg_type[:40]!r}")
+    message["type"] = msg_type
+
+    ids = {key: _identifier(message, key) for key in ID_FIELDS}
+    user_id, anonymous_id = ids["userId"], ids["anonymousId"]
+    if not user_id and not anonymous_id:
+        raise SpecError("missing_field", "userId or anonymousId is required")
+    for key in OBJECT_FIELDS + ("context", "integrations"):
+        value = message.get(key)
+        # Segment's own delete example sends "context": [] and "integrations": []: tolerate
+        # empty arrays, refuse anything else that is not an object.
+        if value is not None and not isinstance(value, dict) and value != []:
+            raise SpecError("invalid_field", f"{key} must be an object")
+        if value == []:
+            message[key] = {}
+
+    event = ""
+    if msg_type == "track":
+        event = message.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise SpecError("missing_field", "event is required on track calls and must be a non-empty string")
+        event = event.strip()[:255]
+    elif msg_type in ("page", "screen"):
+        name = message.get("name")
+        event = name.strip()[:255] if isinstance(name, str) else ""
+    elif msg_type == "group" and not ids["groupId"]:
+        raise SpecError("missing_field", "groupId is required on group calls")
+    elif msg_type == "alias":
+        if not ids["previousId"]:
+            raise SpecError("missing_field", "previousId is required on alias calls")
+        if not user_id:
+            raise SpecError("missing_field", "userId is required on alias calls")
+    elif msg_type == "delete" and not user_id:
+        raise SpecError("missing_field", "userId is required on delete calls")
+
+    message_id = ids["messageId"] or deterministic_message_id(raw)
+    message["messageId"] = message_id
+    message.pop("writeKey", None)
+
+    timestamp = event_time(message, received_at)
+    message["receivedAt"] = received_at.isoformat().replace("+00:00", "Z")
+    message["timestamp"] = timestamp.isoformat().replace("+00:00", "Z")
+    return {
+        "message_id": message_id,
+        "type": msg_type,
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "email": message_email(message),
+        "event": event,
+        "payload": message,
+        "timestamp": timestamp,
+    }
+
+
+def event_time(message: dict, received_at: datetime) -> datetime:
+    """Segment's rule: with sentAt and originalTimestamp, correct the client clock:
+    timestamp = receivedAt - (sentAt - originalTimestamp). Otherwise the timestamp sent, then
+    originalTimestamp, then receivedAt. Unparseable values are ignored, as Segment does."""
+    original = parse_timestamp(message.get("originalTimestamp"))
+    sent = parse_timestamp(message.get("sentAt"))
+    if original and sent:
+        try:
+            return received_at - (sent - original)
+        except OverflowError:
+            pass
+    stamp = parse_timestamp(message.get("timestamp")) or original
+    return stamp or received_at
+

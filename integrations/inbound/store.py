@@ -1,0 +1,165 @@
+"""Durable first: put accepted messages in the inbox in one statement per 1,000 rows.
+
+`INSERT … ON CONFLICT DO NOTHING RETURNING` tells us, in the same round trip, which messages
+were new and which were duplicates by (integration, messageId). PostgreSQL and SQLite (3.35+)
+both speak it, so there is one code path.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from integrations.models import DailyUsage, InboxMessage, Integration, RejectedMessage
+
+INSERT_CHUNK = 1000
+INBOX_COLUMNS = (
+    "integration_id",
+    "message_id",
+    "type",
+    "user_id",
+    "anonymous_id",
+    "email",
+    "event",
+    "payload",
+    "timestamp",
+    "received_at",
+    "status",
+    "next_attempt_at",
+    "attempts",
+    "reason",
+    "warnings",
+)
+
+
+def _dt(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def inbox_insert(*, integration: Integration, rows: list[dict], received_at: datetime) -> set[str]:
+    """Insert rows; return the message ids that were new."""
+    if not rows:
+        return set()
+    table = connection.ops.quote_name(InboxMessage._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in INBOX_COLUMNS)
+    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    row_placeholder = "(" + ", ".join(
+        json_placeholder if c in ("payload", "warnings") else "%s" for c in INBOX_COLUMNS
+    ) + ")"
+    received = _dt(received_at)
+    inserted: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params: list = []
+            for row in chunk:
+                params.extend(
+                    (
+                        integration.pk,
+                        row["message_id"],
+                        row["type"],
+                        row["user_id"],
+                        row["anonymous_id"],
+                        row["email"],
+                        row["event"],
+                        orjson.dumps(row["payload"], option=orjson.OPT_NON_STR_KEYS).decode(),
+                        _dt(row["timestamp"]),
+                        received,
+                        "pending",
+                        received,
+                        0,
+                        "",
+                        "[]",
+                    )
+                )
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES "
+                + ", ".join([row_placeholder] * len(chunk))
+                + " ON CONFLICT (integration_id, message_id) DO NOTHING RETURNING message_id"
+            )
+            cursor.execute(sql, params)
+            inserted.update(r[0] for r in cursor.fetchall())
+    return inserted
+
+
+def usage_bump(*, integration: Integration, requests: int = 1, messages: int = 0, rejected: int = 0) -> int:
+    """Count a request against today's usage and return today's request total."""
+    table = connection.ops.quote_name(DailyUsage._meta.db_table)
+    day = timezone.now().date()
+    sql = (
+        f"INSERT INTO {table} (integration_id, day, requests, messages, rejected) "
+        "VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (integration_id, day) DO UPDATE SET "
+        "requests = {t}.requests + EXCLUDED.requests, "
+        "messages = {t}.messages + EXCLUDED.messages, "
+        "rejected = {t}.rejected + EXCLUDED.rejected "
+        "RETURNING requests"
+    ).replace("{t}", table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [integration.pk, connection.ops.adapt_datefield_value(day), requests, messages, rejected])
+        return cursor.fetchone()[0]
+
+
+def rejection_rows(
+    *, integration: Integration | None, path: str, status: int, problems: list[dict], remote_addr: str | None
+) -> list[RejectedMessage]:
+    now = timezone.now()
+    return [
+        RejectedMessage(
+            integration=integration,
+            received_at=now,
+            path=path[:64],
+            status_code=status,
+            code=p["code"],
+            message=p["message"],
+            index=p.get("index"),
+            body=p.get("body", "")[:65536],
+            remote_addr=remote_addr,
+        )
+        for p in problems
+    ]
+
+
+def record_rejection(*, keep_row: bool = True, **kwargs) -> None:
+    """Keep a refused request for staff, best effort: failing to record never turns a 4xx into a 5xx.
+
+    Requests refused by the daily cap are only counted: a client hammering past its cap must
+    not fill the table.
+    """
+    try:
+        with transaction.atomic():
+            if keep_row:
+                RejectedMessage.objects.bulk_create(rejection_rows(**kwargs))
+            if kwargs.get("integration") is not None:
+                usage_bump(integration=kwargs["integration"], requests=1, rejected=len(kwargs["problems"]))
+    except Exception:  # noqa: BLE001 - the answer to the caller must stay the 4xx
+        import logging
+
+        logging.getLogger(__name__).exception("could not record a rejected request")
+
+
+_last_drain_queued = 0.0
+
+
+def drain_soon() -> None:
+    """Queue an inbox drain after commit, at most twice a second per process.
+
+    The scheduled drain is the safety net, so a failure to queue here loses nothing.
+    """
+    global _last_drain_queued
+    now = time.monotonic()
+    if now - _last_drain_queued < 0.5:
+        return
+    _last_drain_queued = now
+    try:
+        from django_q.tasks import async_task
+
+        async_task("integrations.tasks.drain_inbox", task_name="drain inbox", group="inbox")
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger(__name__).warning("could not queue the inbox drain; the schedule will run it")

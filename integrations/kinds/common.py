@@ -1,0 +1,194 @@
+"""Contact behaviour shared by the inbound kinds. Each partner kind overrides the policies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from integrations.kinds.base import UNKNOWN_TRAITS, Kind, Refuse, Skip
+
+if TYPE_CHECKING:
+    from contacts.batch import ContactBatch
+    from contacts.models import Contact
+    from integrations.models import InboxMessage
+
+AUDIENCE_EVENTS = {"Audience Entered": True, "Audience Exited": False}
+
+
+def traits_of(message: InboxMessage) -> dict:
+    traits = message.payload.get("traits")
+    return traits if isinstance(traits, dict) else {}
+
+
+def context_of(message: InboxMessage) -> dict:
+    context = message.payload.get("context")
+    return context if isinstance(context, dict) else {}
+
+
+def properties_of(message: InboxMessage) -> dict:
+    props = message.payload.get("properties")
+    return props if isinstance(props, dict) else {}
+
+
+def mailing_lists(value: Any) -> dict[str, bool]:
+    """Loops' mailingLists: [{listId, subscribed}] or {listId: bool}."""
+    if isinstance(value, dict):
+        return {str(k): bool(v) for k, v in value.items() if isinstance(v, bool)}
+    if isinstance(value, list):
+        result = {}
+        for item in value:
+            if isinstance(item, dict) and item.get("listId") not in (None, ""):
+                result[str(item["listId"])] = item.get("subscribed", True) is not False
+        return result
+    return {}
+
+
+class ContactKind(Kind):
+    """Identify/track/page/screen/alias/delete onto contacts, with overridable partner rules."""
+
+    settings = (UNKNOWN_TRAITS,)
+    # Policies a partner kind changes.
+    create_requires: ClassVar[tuple[str, ...]] = ()  # of "user_id", "email"
+    requires_user_id: ClassVar[bool] = False
+    track_creates_contact: ClassVar[bool] = True
+
+    def creation_requires(self, message: InboxMessage) -> tuple[str, ...]:
+        return self.create_requires
+
+    def unknown_traits(self) -> str:
+        return self.option("unknown_traits") if self.setting("unknown_traits") else "infer"
+
+    def handlers(self):
+        return {
+            "identify": self.identify,
+            "track": self.track,
+            "page": self.page,
+            "screen": self.page,
+            "alias": self.alias,
+            "delete": self.delete,
+            "group": self.group,
+        }
+
+    # --- identity -------------------------------------------------------------------------
+    def resolve(self, batch: ContactBatch, message: InboxMessage, *, create: bool, email: str = "") -> Contact:
+        if self.requires_user_id and not message.user_id:
+            raise Skip(f"{self.label} stores contacts only with a userId; this call has none")
+        email = email or message.email
+        contact = batch.find(user_id=message.user_id, email=email, anonymous_id=message.anonymous_id)
+        if contact is None:
+            if not create:
+                raise Refuse("no contact matches this userId, email or anonymousId")
+            missing = [f for f in self.creation_requires(message) if not (message.user_id if f == "user_id" else email)]
+            if missing:
+                names = " and ".join("userId" if f == "user_id" else "email" for f in missing)
+                raise Refuse(f"{self.label} creates a contact only with userId and email; missing {names}")
+            if not (message.user_id or email):
+                raise Skip("anonymous visitor with no known contact; kept in the inbox until identified")
+            contact = batch.create(
+                user_id=message.user_id, email=email, anonymous_id=message.anonymous_id, ts=message.timestamp
+            )
+        else:
+            if message.user_id and not contact.user_id and message.user_id not in batch.by_user_id:
+                contact.user_id = message.user_id
+                batch.by_user_id[message.user_id] = contact
+                batch.touch(contact, message.timestamp, "user_id")
+            batch.add_anonymous_id(contact, message.anonymous_id)
+        message.contact = contact
+        return contact
+
+    # --- handlers -------------------------------------------------------------------------
+    def identify(self, batch: ContactBatch, message: InboxMessage) -> None:
+        contact = self.resolve(batch, message, create=True)
+        self.apply_traits(batch, contact, message, traits_of(message))
+
+    def apply_traits(self, batch: ContactBatch, contact: Contact, message: InboxMessage, traits: dict) -> None:
+        ts = message.timestamp
+        personas = context_of(message).get("personas")
+        if isinstance(personas, dict):
+            # Engage: boolean traits are audience memberships, not properties.
+            audience_keys = {k for k, v in traits.items() if isinstance(v, bool) and k != "subscribed"}
+            for key in audience_keys:
+                batch.set_audience(contact, key, traits[key], ts)
+            traits = {k: v for k, v in traits.items() if k not in audience_keys}
+        batch.set_traits(contact, traits, ts, message.warnings)
+        self.apply_subscription(batch, contact, message, traits)
+        lists = mailing_lists(traits.get("mailingLists", traits.get("mailing_lists")))
+        fixed = self.option("fixed_mailing_list") if self.setting("fixed_mailing_list") else ""
+        if fixed:
+            lists.setdefault(fixed, True)
+        for list_id, subscribed in lists.items():
+            batch.set_list(contact, list_id, subscribed, ts)
+
+    def apply_subscription(self, batch: ContactBatch, contact: Contact, message: InboxMessage, traits: dict) -> None:
+        """Three-state: absent leaves it (new contacts start subscribed); true/false set it."""
+        value = traits.get("subscribed")
+        if isinstance(value, bool):
+            batch.set_subscribed(contact, value, message.timestamp, f"{message.type} from {self.integration.name}")
+        elif value is not None:
+            message.warnings.append("traits.subscribed must be true or false; ignored")
+
+    def track(self, batch: ContactBatch, message: InboxMessage) -> None:
+        names = self.event_names()
+        if names and message.event not in names:
+            raise Skip(f"event {message.event!r} is not in this integration's event filter")
+        context_traits = context_of(message).get("traits")
+        context_traits = context_traits if isinstance(context_traits, dict) else {}
+        email = message.email
+        contact = self.resolve(batch, message, create=self.track_creates_contact, email=email)
+        if context_traits:
+            self.apply_traits(batch, contact, message, context_traits)
+        properties = properties_of(message)
+        if message.event in AUDIENCE_EVENTS and isinstance(properties.get("audience_key"), str):
+            batch.set_audience(contact, properties["audience_key"], AUDIENCE_EVENTS[message.event], message.timestamp)
+        batch.add_event(contact, message, name=message.event, properties=properties)
+
+    def page(self, batch: ContactBatch, message: InboxMessage) -> None:
+        contact = self.resolve(batch, message, create=self.track_creates_contact)
+        batch.add_event(contact, message, name=message.event, properties=properties_of(message))
+
+    def group(self, batch: ContactBatch, message: InboxMessage) -> None:
+        raise Skip("group calls are kept in the inbox; accounts are not modelled")
+
+    def alias(self, batch: ContactBatch, message: InboxMessage) -> None:
+        from contacts.models import Contact, ContactIdentity
+        from contacts.services import contact_merge
+
+        previous = str(message.payload.get("previousId"))
+        batch.flush()
+        target = Contact.objects.filter(user_id=message.user_id).first()
+        source = (
+            Contact.objects.filter(user_id=previous).first()
+            or Contact.objects.filter(identities__anonymous_id=previous).first()
+        )
+        if source is None and target is None:
+            batch.forget()
+            raise Skip("neither previousId nor userId belongs to a known contact")
+        if target is None:
+            source.user_id = source.user_id or message.user_id
+            source.save(update_fields=["user_id", "updated_at"])
+            if source.user_id != message.user_id:
+                ContactIdentity.objects.get_or_create(anonymous_id=message.user_id, defaults={"contact": source})
+            target = source
+        elif source is None:
+            ContactIdentity.objects.get_or_create(anonymous_id=previous, defaults={"contact": target})
+        else:
+            target = contact_merge(source=source, target=target)
+        batch.forget()
+        message.contact = target
+
+    def delete(self, batch: ContactBatch, message: InboxMessage) -> None:
+        from contacts.services import contact_erase, email_md5
+
+        batch.flush()
+        contact_erase(
+            user_id=message.user_id,
+            email=message.email,
+            requested_by="segment delete",
+            integration=self.integration,
+            message_id=message.message_id,
+        )
+        batch.forget()
+        # Later messages in this chunk must see the new suppression too.
+        batch.suppressed_users.add(message.user_id)
+        if message.email:
+            batch.suppressed_md5.add(email_md5(message.email))
+        message.contact = None

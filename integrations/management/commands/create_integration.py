@@ -1,0 +1,33 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.kinds.base import KINDS
+from integrations.services import integration_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an integration and print it as one JSON object. Inbound kinds get a new API key, "
+        "shown only here. Settings: --set key=value (daily_cap, shared_secret, and the kind's own)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", required=True, choices=sorted(KINDS))
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings")
+
+    def handle(self, *args, kind, name, settings, **options):
+        values = {}
+        for item in settings:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"--set takes key=value, not {item!r}")
+            values[key.strip()] = value
+        try:
+            integration, api_key = integration_create(kind=kind, name=name, settings=values)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(
+            json.dumps({"id": integration.pk, "kind": integration.kind, "name": integration.name, "api_key": api_key})
+        )
