@@ -86,6 +86,9 @@ class DailyUsage(models.Model):
         constraints = [models.UniqueConstraint(fields=["integration", "day"], name="usage_unique_day")]
         ordering = ["-day"]
 
+    def __str__(self) -> str:
+        return f"{self.day}: {self.requests} requests"
+
 
 class InboxStatus(models.TextChoices):
     PENDING = "pending", "Pending"
