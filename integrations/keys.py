@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import ApiKey, Integration
+
+PUBLIC_ID = re.compile(r"[0-9A-Za-z_-]{1,32}")
 
 
 def _hash(secret: str) -> str:
@@ -39,7 +42,9 @@ def api_key_rotate(*, integration: Integration) -> str:
 def api_key_check(key: str) -> Integration | None:
     """The enabled integration a key belongs to, or None. Constant-time on the secret."""
     public_id, dot, secret = key.strip().partition(".")
-    if not dot or not public_id or not secret or len(public_id) > 32:
+    # Public ids are hex (token_hex). Anything else is refused before the query: a NUL in the
+    # public part made PostgreSQL raise DataError, so a junk key answered 503 instead of 401.
+    if not dot or not secret or not PUBLIC_ID.fullmatch(public_id):
         return None
     row = (
         ApiKey.objects.select_related("integration")

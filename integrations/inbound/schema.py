@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 _ID = {"type": "string", "maxLength": 255}
 _OBJECT = {"type": "object", "additionalProperties": True}
 _COMMON = {

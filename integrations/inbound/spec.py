@@ -62,19 +62,23 @@ def parse_timestamp(value: Any) -> datetime | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() and value.isascii():
+            # Epoch seconds or milliseconds sent as a string, e.g. "1550620734".
+            value = float(value.strip())
         if isinstance(value, int | float):
             seconds = value / 1000 if abs(value) > 1e11 else value
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        if not isinstance(value, str) or len(value) > 64:
+            parsed = datetime.fromtimestamp(seconds, tz=UTC)
+        elif not isinstance(value, str) or len(value) > 64:
             return None
-        text = value.strip()
-        try:
-            parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
-        except ValueError:
+        else:
+            text = value.strip()
             try:
-                parsed = parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                return None
+                parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+            except ValueError:
+                try:
+                    parsed = parsedate_to_datetime(text)
+                except (TypeError, ValueError, IndexError):
+                    return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         if not 1970 <= parsed.year <= 2200:
@@ -108,7 +112,12 @@ def canonical_keys(raw: dict) -> dict:
 
 
 def message_email(message: dict) -> str:
-    for source in (message, message.get("traits"), message.get("properties"), (message.get("context") or {}).get("traits")):
+    for source in (
+        message,
+        message.get("traits"),
+        message.get("properties"),
+        (message.get("context") or {}).get("traits"),
+    ):
         if isinstance(source, dict):
             value = source.get("email")
             if isinstance(value, str) and value.strip():
@@ -121,15 +130,44 @@ def deterministic_message_id(raw: dict) -> str:
     return f"sy-{digest[:40]}"
 
 
-def normalize(raw: Any, *, path_type: str | None, received_at: datetime) -> dict:
-    """Check one message and return the inbox row fields for it."""
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where the first NUL character sits in a parsed JSON value (as a dotted path), or None."""
+    if isinstance(value, str):
+        return (path or "the message") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return child.replace("\x00", "\\u0000")
+            found = nul_path(item, child)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def normalize(raw: Any, *, path_type: str | None, received_at: datetime, check_nul: bool = True) -> dict:
+    """Check one message and return the inbox row fields for it.
+
+    `check_nul=False` skips the NUL walk when the caller knows the body holds no \\u0000.
+    """
     if not isinstance(raw, dict):
         raise SpecError("invalid_body", f"a message must be a JSON object, not {type(raw).__name__}")
+    if check_nul:
+        # PostgreSQL cannot store NUL in text or jsonb: storing one failed as a database
+        # error (503, retried forever by clients). It is refused as bad input instead.
+        where = nul_path(raw)
+        if where:
+            raise SpecError("invalid_field", f"{where[:200]} contains a NUL character (\\u0000), which is not allowed")
     message = canonical_keys(raw)
 
     msg_type = path_type or message.get("type")
     if not isinstance(msg_type, str) or not msg_type:
-        raise SpecError("missing_field", "type is required on every batch item")
+        raise SpecError("missing_field", "type is required on every message sent to /v1/batch or /v1/destination")
     msg_type = msg_type.strip().lower()
     if msg_type not in TYPES:
         raise SpecError("invalid_field", f"type must be one of {', '.join(TYPES)}, not {msg_type[:40]!r}")
@@ -199,4 +237,3 @@ def event_time(message: dict, received_at: datetime) -> datetime:
             pass
     stamp = parse_timestamp(message.get("timestamp")) or original
     return stamp or received_at
-

@@ -47,9 +47,9 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in INBOX_COLUMNS)
     json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    row_placeholder = "(" + ", ".join(
-        json_placeholder if c in ("payload", "warnings") else "%s" for c in INBOX_COLUMNS
-    ) + ")"
+    row_placeholder = (
+        "(" + ", ".join(json_placeholder if c in ("payload", "warnings") else "%s" for c in INBOX_COLUMNS) + ")"
+    )
     received = _dt(received_at)
     inserted: set[str] = set()
     with connection.cursor() as cursor:
@@ -76,8 +76,9 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
                         "[]",
                     )
                 )
+            # Only quoted model table and column names and %s placeholders are interpolated.
             sql = (
-                f"INSERT INTO {table} ({columns}) VALUES "
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
                 + ", ".join([row_placeholder] * len(chunk))
                 + " ON CONFLICT (integration_id, message_id) DO NOTHING RETURNING message_id"
             )
@@ -90,8 +91,9 @@ def usage_bump(*, integration: Integration, requests: int = 1, messages: int = 0
     """Count a request against today's usage and return today's request total."""
     table = connection.ops.quote_name(DailyUsage._meta.db_table)
     day = timezone.now().date()
+    # Only the quoted model table name is interpolated; values are parameters.
     sql = (
-        f"INSERT INTO {table} (integration_id, day, requests, messages, rejected) "
+        f"INSERT INTO {table} (integration_id, day, requests, messages, rejected) "  # noqa: S608
         "VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (integration_id, day) DO UPDATE SET "
         "requests = {t}.requests + EXCLUDED.requests, "
@@ -104,6 +106,12 @@ def usage_bump(*, integration: Integration, requests: int = 1, messages: int = 0
         return cursor.fetchone()[0]
 
 
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: without this, a refused body containing \\u0000 (or a
+    raw NUL byte) failed to insert and the rejection was lost instead of shown to staff."""
+    return value.replace("\x00", "\ufffd")
+
+
 def rejection_rows(
     *, integration: Integration | None, path: str, status: int, problems: list[dict], remote_addr: str | None
 ) -> list[RejectedMessage]:
@@ -112,12 +120,13 @@ def rejection_rows(
         RejectedMessage(
             integration=integration,
             received_at=now,
-            path=path[:64],
-            status_code=status,
+            path=_text(path)[:64],
+            # A batch item carries its own status (413 for an item over 32 KB, else 400).
+            status_code=p.get("status", status),
             code=p["code"],
-            message=p["message"],
+            message=_text(p["message"]),
             index=p.get("index"),
-            body=p.get("body", "")[:65536],
+            body=_text(p.get("body", "")[:65536]),
             remote_addr=remote_addr,
         )
         for p in problems

@@ -12,10 +12,14 @@ from datetime import timedelta
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, transaction
-from django.http import JsonResponse
+from django.http import JsonResponse, UnreadablePostError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.exceptions import APIException
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -50,7 +54,9 @@ def header_key(request) -> str | None:
     if scheme == "basic":
         try:
             decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
+            # ValueError too: b64decode raises a plain ValueError (not binascii.Error) for a
+            # non-ASCII header value, which used to escape as a 500.
             raise Refused(401, "unauthorized", "Authorization: Basic credentials are not valid base64") from None
         return decoded.partition(":")[0]
     if scheme == "bearer":
@@ -61,8 +67,8 @@ def header_key(request) -> str | None:
 def read_body(request, limit: int) -> bytes:
     try:
         body = request.body
-    except Exception:  # RequestDataTooBig, or the client went away
-        raise Refused(413, "too_large", f"the request body is over {limit} bytes") from None
+    except (RequestDataTooBig, UnreadablePostError):  # over Django's own cap, or the client went away
+        raise Refused(413, "too_large", f"the request body is over {limit // 1024} KB") from None
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         # Cap what we inflate: a small bomb must not become a large allocation.
@@ -94,13 +100,16 @@ def check_signature(integration: Integration, request, body: bytes, data) -> Non
     given = request.META.get("HTTP_X_SIGNATURE", "").strip().lower()
     if not given:
         raise Refused(401, "invalid_signature", "X-Signature is required by this integration")
+    # Compare bytes: hmac.compare_digest raises TypeError on a non-ASCII str, which made a
+    # header like "X-Signature: é" answer 500.
+    given_bytes = given.encode("utf-8", "replace")
     candidates = [body]
     if isinstance(data, list) and data:
         # Webhooks (Actions) batches are signed over their first element.
         candidates.append(orjson.dumps(data[0]))
     for candidate in candidates:
         expected = hmac.new(secret.encode(), candidate, hashlib.sha1).hexdigest()
-        if hmac.compare_digest(expected, given):
+        if hmac.compare_digest(expected.encode(), given_bytes):
             return
     raise Refused(401, "invalid_signature", "X-Signature does not match the body (HMAC-SHA1 hex digest)")
 
@@ -115,6 +124,14 @@ def client_addr(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+class IgnoreAccept(BaseContentNegotiation):
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):  # pragma: no cover - the views read the body raw
+        return None
+
+
 class SegmentEndpoint(APIView):
     """One Segment Tracking API endpoint. `mode` is single, batch or destination."""
 
@@ -124,9 +141,24 @@ class SegmentEndpoint(APIView):
     mode = "single"
     path_type: str | None = None
 
+    # The answer is always JSON whatever Accept says: no 406 from content negotiation.
+    content_negotiation_class = IgnoreAccept
+
+    def handle_exception(self, exc):
+        """DRF's own refusals (405 for GET, a malformed request) in the contract's error shape."""
+        if isinstance(exc, APIException):
+            detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+            code = exc.default_code if isinstance(exc.default_code, str) else "invalid_request"
+            response = error_response(exc.status_code, code, str(detail))
+            if isinstance(exc, exceptions.MethodNotAllowed):
+                response["Allow"] = "POST, OPTIONS"
+            return response
+        return super().handle_exception(exc)
+
     def post(self, request, *args, **kwargs):
         django_request = request._request
         self.integration = None
+        self.may_hold_nul = False
         try:
             return self.receive(django_request)
         except Refused as refused:
@@ -164,22 +196,30 @@ class SegmentEndpoint(APIView):
         if integration is None:
             write_key = data.get("writeKey") if isinstance(data, dict) else None
             if not isinstance(write_key, str) or not write_key:
-                raise Refused(401, "unauthorized", "send the API key as Basic auth username, a Bearer token or writeKey")
+                raise Refused(
+                    401, "unauthorized", "send the API key as Basic auth username, a Bearer token or writeKey"
+                )
             integration = api_key_check(write_key)
             if integration is None:
                 raise Refused(401, "unauthorized", "the writeKey is unknown, revoked or its integration is disabled")
         self.integration = integration
         check_signature(integration, request, body, data)
-        items, batch_shape = self.items(data)
+        items, batch_shape = self.items(data, body_size=len(body))
+        # JSON can only carry NUL as the escape \u0000, so a body without it needs no walk.
+        self.may_hold_nul = b"\\u0000" in body
         return self.store(request, integration, items, batch_shape)
 
-    def items(self, data) -> tuple[list, bool]:
+    def items(self, data, *, body_size: int = 0) -> tuple[list, bool]:
         """The messages in the request, and whether the answer is batch-shaped."""
         if self.mode == "single":
             if not isinstance(data, dict):
                 raise Refused(400, "invalid_body", "the body must be a JSON object (one message)")
             return [data], False
         if self.mode == "destination" and isinstance(data, dict):
+            # One message: the 32 KB message limit applies, not the 500 KB batch limit the
+            # body was read with (a 100 KB single message used to be accepted here).
+            if body_size > settings.SEGMENT_MAX_MESSAGE_BYTES:
+                raise Refused(413, "too_large", f"the message is over {settings.SEGMENT_MAX_MESSAGE_BYTES // 1024} KB")
             return [data], False
         if self.mode == "destination" and isinstance(data, list):
             batch = data
@@ -194,7 +234,9 @@ class SegmentEndpoint(APIView):
             raise Refused(400, "invalid_body", "the body must be a JSON object with a batch array")
         if len(batch) > settings.SEGMENT_MAX_BATCH_MESSAGES:
             raise Refused(
-                400, "too_many_messages", f"batch holds {len(batch)} messages; the limit is {settings.SEGMENT_MAX_BATCH_MESSAGES}"
+                400,
+                "too_many_messages",
+                f"batch holds {len(batch)} messages; the limit is {settings.SEGMENT_MAX_BATCH_MESSAGES}",
             )
         return batch, True
 
@@ -205,12 +247,22 @@ class SegmentEndpoint(APIView):
         for index, item in enumerate(items):
             try:
                 if batch_shape and len(orjson.dumps(item)) > settings.SEGMENT_MAX_MESSAGE_BYTES:
-                    raise SpecError("too_large", f"message is over {settings.SEGMENT_MAX_MESSAGE_BYTES // 1024} KB", 413)
-                row = normalize(item, path_type=self.path_type, received_at=received_at)
+                    raise SpecError(
+                        "too_large", f"message is over {settings.SEGMENT_MAX_MESSAGE_BYTES // 1024} KB", 413
+                    )
+                row = normalize(item, path_type=self.path_type, received_at=received_at, check_nul=self.may_hold_nul)
             except SpecError as error:
                 if not batch_shape:
                     raise Refused(error.status, error.code, error.message) from None
-                problems.append({"index": index, "code": error.code, "message": error.message, "body": _dump(item)})
+                problems.append(
+                    {
+                        "index": index,
+                        "code": error.code,
+                        "message": error.message,
+                        "body": _dump(item),
+                        "status": error.status,
+                    }
+                )
                 continue
             if row["message_id"] in seen:
                 duplicates_in_request += 1
