@@ -1,0 +1,108 @@
+"""The integration change form: each setting the kind declares becomes a real form field.
+
+Values are parsed with `Setting.parse` (the same rules as `create_integration --set`) and kept
+in `Integration.settings`. A value equal to the default is not stored, so defaults can evolve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from integrations.kinds.base import Kind, Setting
+from integrations.models import Integration
+
+PREFIX = "setting_"
+KEEP_CURRENT_HINT = "Leave empty to keep the current value."
+
+
+def field_name(spec: Setting) -> str:
+    return f"{PREFIX}{spec.name}"
+
+
+def setting_field(spec: Setting) -> forms.Field:
+    """The form field for one kind setting, its help text included."""
+    default = "empty" if spec.default in ("", None) else repr(spec.default)
+    help_text = f"{spec.help} Default: {default}."
+    label = spec.name.replace("_", " ").capitalize()
+    if spec.type is bool:
+        return forms.BooleanField(label=label, required=False, help_text=help_text)
+    if spec.type is int:
+        return forms.IntegerField(label=label, required=False, min_value=0, help_text=help_text)
+    if spec.choices:
+        return forms.ChoiceField(
+            label=label, required=False, choices=[(c, c) for c in spec.choices], help_text=help_text
+        )
+    if spec.secret:
+        return forms.CharField(
+            label=label,
+            required=False,
+            widget=forms.PasswordInput(render_value=False),
+            help_text=f"{help_text} {KEEP_CURRENT_HINT}",
+        )
+    return forms.CharField(label=label, required=False, help_text=help_text, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class IntegrationForm(forms.ModelForm):
+    kind_class: type[Kind] | None = None
+
+    class Meta:
+        model = Integration
+        fields = ["kind", "name", "enabled", "daily_cap", "shared_secret"]
+        widgets = {"shared_secret": forms.PasswordInput(render_value=True)}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "daily_cap" in self.fields:
+            self.fields["daily_cap"].min_value = 1
+            self.fields["daily_cap"].widget.attrs["min"] = 1
+        stored = self.instance.settings or {}
+        for spec in self.specs():
+            self.fields[field_name(spec)].initial = None if spec.secret else stored.get(spec.name, spec.default)
+
+    def specs(self) -> tuple[Setting, ...]:
+        return self.kind_class.settings if self.kind_class else ()
+
+    def clean_daily_cap(self) -> int | None:
+        value = self.cleaned_data.get("daily_cap")
+        if value is not None and value < 1:
+            raise forms.ValidationError("The daily cap must be at least 1, or empty for no cap.")
+        return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        stored = self.instance.settings or {}
+        options = {k: v for k, v in stored.items() if not self.kind_class or not self.kind_class.setting(k)}
+        for spec in self.specs():
+            name = field_name(spec)
+            if name not in cleaned:
+                continue  # the field already failed its own validation
+            raw = cleaned[name]
+            if spec.secret and raw in ("", None):
+                if spec.name in stored:
+                    options[spec.name] = stored[spec.name]
+                continue
+            try:
+                value = spec.parse(raw)
+            except ValueError as error:
+                self.add_error(name, str(error))
+                continue
+            if value != spec.default:
+                options[spec.name] = value
+        self.cleaned_settings = options
+        return cleaned
+
+    def save(self, commit: bool = True) -> Integration:
+        if hasattr(self, "cleaned_settings"):
+            self.instance.settings = self.cleaned_settings
+        return super().save(commit=commit)
+
+
+def form_for_kind(kind_class: type[Kind] | None) -> type[IntegrationForm]:
+    """An IntegrationForm subclass carrying one field per setting of the kind."""
+    if kind_class is None:
+        return IntegrationForm
+    attrs: dict[str, Any] = {field_name(spec): setting_field(spec) for spec in kind_class.settings}
+    attrs["kind_class"] = kind_class
+    return type(f"{kind_class.__name__}Form", (IntegrationForm,), attrs)
