@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 
 from integrations.kinds.base import Kind, Setting
 from integrations.models import Integration
@@ -24,7 +25,8 @@ def field_name(spec: Setting) -> str:
 def setting_field(spec: Setting) -> forms.Field:
     """The form field for one kind setting, its help text included."""
     default = "empty" if spec.default in ("", None) else repr(spec.default)
-    help_text = f"{spec.help} Default: {default}."
+    # The admin renders help text as HTML; these are plain sentences.
+    help_text = escape(f"{spec.help} Default: {default}.")
     label = spec.name.replace("_", " ").capitalize()
     if spec.type is bool:
         return forms.BooleanField(label=label, required=False, help_text=help_text)
@@ -39,7 +41,7 @@ def setting_field(spec: Setting) -> forms.Field:
             label=label,
             required=False,
             widget=forms.PasswordInput(render_value=False),
-            help_text=f"{help_text} {KEEP_CURRENT_HINT}",
+            help_text=f"{help_text} {escape(KEEP_CURRENT_HINT)}",
         )
     return forms.CharField(label=label, required=False, help_text=help_text, widget=forms.TextInput(attrs={"size": 60}))
 
