@@ -21,16 +21,16 @@ def staff_client(client, db):
 
 @pytest.mark.parametrize(("model", "model_admin"), MODELS, ids=[m._meta.label for m, _ in MODELS])
 def test_admin_pages_load(staff_client, rf, model, model_admin):
-    info = (model._meta.app_label, model._meta.model_name)
-    response = staff_client.get(reverse("admin:%s_%s_changelist" % info))
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    response = staff_client.get(reverse(f"{prefix}_changelist"))
     assert response.status_code == 200
     request = rf.get("/")
     request.user = response.wsgi_request.user
     if model_admin.has_add_permission(request):
-        assert staff_client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+        assert staff_client.get(reverse(f"{prefix}_add")).status_code == 200
     obj = model._default_manager.order_by("pk").first()
     if obj is not None:
-        assert staff_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk])).status_code == 200
+        assert staff_client.get(reverse(f"{prefix}_change", args=[obj.pk])).status_code == 200
 
 
 def test_index_lists_the_apps(staff_client):
