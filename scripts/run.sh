@@ -20,7 +20,7 @@ fi
 WEB=$!
 "$BIN/python" manage.py qcluster &
 WORKER=$!
-trap 'kill $WEB $WORKER 2>/dev/null; wait 2>/dev/null; exit 0' INT TERM
+trap 'kill -INT $WEB $WORKER 2>/dev/null; wait 2>/dev/null; exit 0' INT TERM
 cat <<MSG
 
   Switchyard is running.
@@ -32,5 +32,5 @@ cat <<MSG
 
 MSG
 wait -n $WEB $WORKER
-kill $WEB $WORKER 2>/dev/null || true
+kill -INT $WEB $WORKER 2>/dev/null || true
 wait 2>/dev/null || true
