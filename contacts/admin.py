@@ -216,7 +216,8 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.action(description="Unsubscribe (and suppress their emails)")
     def unsubscribe(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         count = contact_unsubscribe(
-            contacts=queryset.only("pk"), reason=f"unsubscribed by {request.user.get_username()} in the admin"
+            contacts=queryset.select_related(None).only("pk"),
+            reason=f"unsubscribed by {request.user.get_username()} in the admin",
         )
         self.message_user(request, f"Unsubscribed {count} contact(s); the rest were already unsubscribed.")
 

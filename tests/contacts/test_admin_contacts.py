@@ -1,0 +1,246 @@
+"""The contacts admin: search, filters, properties, timeline, actions, CSV export and upload."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from contacts.models import (
+    AudienceMembership,
+    Contact,
+    ContactEvent,
+    ErasureRecord,
+    ListMembership,
+    MailingList,
+    PropertyDefinition,
+    Suppression,
+)
+from contacts.services import email_md5
+from tests.test_admin_support import make_superuser, populate
+
+CONTACTS = reverse("admin:contacts_contact_changelist")
+SUPPRESSIONS = reverse("admin:contacts_suppression_changelist")
+UPLOAD = reverse("admin:contacts_suppression_upload")
+
+
+@pytest.fixture
+def staff(client, db):
+    make_superuser()
+    client.login(username="admin", password="pw-for-tests-only")
+    return client
+
+
+@pytest.fixture
+def world(db):
+    return populate()
+
+
+def shown(response) -> set[str]:
+    return {str(c) for c in response.context["cl"].result_list}
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("ada@example.com", {"ada@example.com"}),
+        ("ADA@", {"ada@example.com"}),
+        ("u2", {"bob@example.com"}),
+        ("lovelace", {"ada@example.com"}),
+        ("Ada", {"ada@example.com"}),
+        ("ada lovelace", {"ada@example.com"}),
+        ("nobody", set()),
+    ],
+)
+def test_search(staff, world, term, expected):
+    assert shown(staff.get(CONTACTS, {"q": term})) == expected
+
+
+def test_filters(staff, world):
+    news = MailingList.objects.get(list_id="news")
+    Contact.objects.filter(user_id="u2").update(subscribed=False)
+    assert shown(staff.get(CONTACTS, {"subscribed__exact": "0"})) == {"bob@example.com"}
+    assert shown(staff.get(CONTACTS, {"list": news.pk})) == {"ada@example.com"}
+    assert shown(staff.get(CONTACTS, {"audience": "big_spenders"})) == {"ada@example.com"}
+    assert shown(staff.get(CONTACTS, {"has_property": "plan"})) == {"ada@example.com"}
+    page = staff.get(CONTACTS).content.decode()
+    for choice in ("?list=", "?audience=big_spenders", "?has_property=plan"):
+        assert choice in page
+
+
+def test_changelist_queries_do_not_grow_with_rows_and_never_count_everything(staff, world):
+    staff.get(CONTACTS)
+    with CaptureQueriesContext(connection) as few:
+        staff.get(CONTACTS)
+    now = timezone.now()
+    Contact.objects.bulk_create(
+        [
+            Contact(email=f"c{n}@example.com", created_at=now, updated_at=now, source=world["integration"])
+            for n in range(30)
+        ]
+    )
+    with CaptureQueriesContext(connection) as many:
+        staff.get(CONTACTS)
+    assert len(many) == len(few)
+    counts = [q["sql"] for q in many if "COUNT(" in q["sql"].upper() and '"contacts_contact"' in q["sql"]]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+
+
+def test_change_page_shows_properties_timeline_and_memberships(staff, world):
+    ada = world["ada"]
+    html = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk])).content.decode()
+    assert "<th>plan</th><td>text</td><td>pro</td>" in html
+    assert "Signed Up" in html
+    assert f"?contact__id__exact={ada.pk}" in html
+    assert "Newsletter" in html
+    assert "big_spenders" in html
+    events = staff.get(reverse("admin:contacts_contactevent_changelist"), {"contact__id__exact": ada.pk})
+    assert [e.name for e in events.context["cl"].result_list] == ["Signed Up"]
+
+
+def test_timeline_shows_only_the_latest_twenty(staff, world):
+    ada = world["ada"]
+    now = timezone.now()
+    ContactEvent.objects.bulk_create(
+        [
+            ContactEvent(contact=ada, name=f"Step {n:02d}", timestamp=now + timezone.timedelta(seconds=n))
+            for n in range(25)
+        ]
+    )
+    html = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk])).content.decode()
+    assert "Step 24" in html and "Step 05" in html
+    assert "Step 04" not in html
+    assert "All events of this contact" in html
+
+
+def test_editing_a_contact_lowercases_the_email(staff, world):
+    ada = world["ada"]
+    url = reverse("admin:contacts_contact_change", args=[ada.pk])
+    from tests.test_admin_support import form_data
+
+    data = form_data(staff.get(url), "contact_form")
+    data["email"] = "Ada.L@Example.com"
+    response = staff.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    ada.refresh_from_db()
+    assert ada.email == "ada.l@example.com"
+    assert ListMembership.objects.filter(contact=ada, subscribed=True).count() == 1
+
+
+def test_unsubscribe_action_reports_and_suppresses(staff, world):
+    ids = list(Contact.objects.values_list("pk", flat=True))
+    Contact.objects.filter(user_id="u2").update(subscribed=False)
+    response = staff.post(CONTACTS, {"action": "unsubscribe", "_selected_action": ids}, follow=True)
+    assert any(t.startswith("Unsubscribed 1 contact(s)") for t in messages_of(response))
+    assert not Contact.objects.filter(subscribed=True).exists()
+    assert Suppression.objects.filter(email_md5=email_md5("ada@example.com"), reason="unsubscribed").exists()
+
+
+def test_erase_asks_first_then_erases_and_suppresses(staff, world):
+    ada = world["ada"]
+    ask = staff.post(CONTACTS, {"action": "erase", "_selected_action": [ada.pk]})
+    assert ask.status_code == 200
+    assert "Yes, erase them" in ask.content.decode()
+    assert Contact.objects.filter(pk=ada.pk).exists()
+    done = staff.post(CONTACTS, {"action": "erase", "_selected_action": [ada.pk], "confirm": "yes"}, follow=True)
+    assert any(t.startswith("Erased 1 contact(s) and 1 event(s)") for t in messages_of(done))
+    assert not Contact.objects.filter(pk=ada.pk).exists()
+    record = ErasureRecord.objects.get(contact_pk=ada.pk)
+    assert record.requested_by == "admin:admin"
+    assert Suppression.objects.filter(email_md5=email_md5("ada@example.com"), reason="erased").exists()
+    assert Suppression.objects.filter(user_id="u1", reason="erased").exists()
+
+
+def test_export_csv(staff, world):
+    ids = list(Contact.objects.values_list("pk", flat=True))
+    response = staff.post(CONTACTS, {"action": "export_csv", "_selected_action": ids})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    by_email = {r["email"]: r for r in rows}
+    assert set(by_email) == {"ada@example.com", "bob@example.com"}
+    assert by_email["ada@example.com"]["mailing_lists"] == "news"
+    assert by_email["ada@example.com"]["properties"] == '{"plan": "pro"}'
+    assert by_email["bob@example.com"]["user_id"] == "u2"
+
+
+def upload(staff, content: str, **extra):
+    file = SimpleUploadedFile("list.csv", content.encode(), content_type="text/csv")
+    return staff.post(UPLOAD, {"file": file, "reason": "uploaded", **extra}, follow=True)
+
+
+def test_csv_upload_of_emails_is_idempotent(staff, db):
+    response = upload(staff, "name,email\nA,One@Example.com\nB,two@example.com\nC,one@example.com\n")
+    assert "Read 2 distinct address(es): 2 new suppression(s), 0 already suppressed." in messages_of(response)
+    assert Suppression.objects.filter(email_md5=email_md5("one@example.com")).exists()
+    assert Suppression.objects.get(email_md5=email_md5("two@example.com")).email == ""
+    again = upload(staff, "email\none@example.com\nthree@example.com\n", keep_plain="on")
+    assert "Read 2 distinct address(es): 1 new suppression(s), 1 already suppressed." in messages_of(again)
+    assert Suppression.objects.get(email_md5=email_md5("three@example.com")).email == "three@example.com"
+
+
+def test_csv_upload_of_md5s_without_header_reports_bad_rows(staff, db):
+    digest = email_md5("x@example.com")
+    response = upload(staff, f"{digest.upper()}\nnot-an-address\ny@example.com\n")
+    assert any("2 new suppression(s)" in t and "1 row(s) skipped" in t for t in messages_of(response))
+    assert Suppression.objects.filter(email_md5=digest, reason="uploaded").exists()
+
+
+def test_upload_page_and_button(staff, db):
+    assert "Upload CSV" in staff.get(SUPPRESSIONS).content.decode()
+    page = staff.get(UPLOAD)
+    assert page.status_code == 200
+    assert "a column named email" in page.content.decode()
+
+
+def test_suppression_search_by_email_finds_the_md5(staff, db):
+    upload(staff, "email\nfind.me@example.com\n")
+    response = staff.get(SUPPRESSIONS, {"q": "Find.Me@example.com"})
+    assert [s.email_md5 for s in response.context["cl"].result_list] == [email_md5("find.me@example.com")]
+
+
+def test_adding_a_suppression_by_email_stores_the_md5(staff, db):
+    response = staff.post(
+        reverse("admin:contacts_suppression_add"),
+        {"email": "Someone@Example.com", "email_md5": "", "user_id": "", "reason": "bounced", "note": ""},
+    )
+    assert response.status_code == 302
+    row = Suppression.objects.get()
+    assert (row.email_md5, row.email, row.user_id) == (email_md5("someone@example.com"), "someone@example.com", None)
+
+
+def test_mailing_list_member_counts_in_one_query(staff, world):
+    url = reverse("admin:contacts_mailinglist_changelist")
+    staff.get(url)
+    with CaptureQueriesContext(connection) as few:
+        response = staff.get(url)
+    assert "1</a>" in response.content.decode()
+    MailingList.objects.bulk_create([MailingList(list_id=f"l{n}", name=f"List {n}") for n in range(10)])
+    with CaptureQueriesContext(connection) as many:
+        staff.get(url)
+    assert len(many) == len(few)
+
+
+def test_property_definition_name_and_type_are_fixed_once_made(staff, world):
+    plan = PropertyDefinition.objects.get(name="plan")
+    response = staff.get(reverse("admin:contacts_propertydefinition_change", args=[plan.pk]))
+    assert "name" not in response.context["adminform"].form.fields
+    add = staff.post(
+        reverse("admin:contacts_propertydefinition_add"), {"name": "Bad Name", "type": "text", "description": ""}
+    )
+    assert "name" in add.context["adminform"].form.errors
+
+
+def test_audience_rows_are_read_only(staff, world):
+    assert AudienceMembership.objects.count() == 1
+    html = staff.get(reverse("admin:contacts_contact_change", args=[world["ada"].pk])).content.decode()
+    assert 'name="audiences-0-key"' not in html
