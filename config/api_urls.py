@@ -1,7 +1,15 @@
 """The staff REST API under /api/v1/. Each app registers its own viewsets here."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter(trailing_slash=True)
+from contacts.api import ContactViewSet, PropertyDefinitionViewSet, SuppressionUploadView
 
-urlpatterns = router.urls
+router = DefaultRouter(trailing_slash=True)
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("contact-properties", PropertyDefinitionViewSet, basename="contact-property")
+
+urlpatterns = [
+    path("suppressions/", SuppressionUploadView.as_view(), name="suppressions"),
+    *router.urls,
+]

@@ -1,0 +1,128 @@
+"""Thin REST views: validate with a serializer, call a service, answer with the result."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.models import AudienceMembership, Contact, ListMembership, PropertyDefinition
+from contacts.serializers import (
+    ContactSerializer,
+    PropertyDefinitionSerializer,
+    SuppressionResultSerializer,
+    SuppressionUploadSerializer,
+)
+from contacts.services import contact_erase, email_md5, suppressions_add
+from contacts.staff_services import contact_create, contact_update
+
+
+def actor(request: Request) -> str:
+    return f"api:{request.user.get_username()}"[:100]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List contacts",
+        parameters=[
+            OpenApiParameter("email", str, description="Exact email, case-insensitive."),
+            OpenApiParameter("user_id", str, description="Exact userId."),
+        ],
+    ),
+    retrieve=extend_schema(summary="One contact"),
+    create=extend_schema(summary="Create a contact (needs an email or a user_id)"),
+    partial_update=extend_schema(summary="Change a contact; only the fields sent change"),
+    destroy=extend_schema(
+        summary="Erase a contact (GDPR)",
+        description="Deletes the contact, its events and memberships, redacts its inbox messages, and "
+        "suppresses its email and userId so later messages cannot re-create it.",
+    ),
+)
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ContactSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        queryset = Contact.objects.order_by("pk").prefetch_related(
+            Prefetch(
+                "memberships",
+                queryset=ListMembership.objects.filter(subscribed=True).select_related("mailing_list"),
+                to_attr="subscribed_lists",
+            ),
+            Prefetch("audiences", queryset=AudienceMembership.objects.filter(member=True), to_attr="current_audiences"),
+        )
+        params = self.request.query_params
+        if params.get("email"):
+            queryset = queryset.filter(email=params["email"].strip().lower())
+        if params.get("user_id"):
+            queryset = queryset.filter(user_id=params["user_id"].strip())
+        return queryset
+
+    def _fresh(self, contact: Contact) -> Contact:
+        return self.get_queryset().get(pk=contact.pk)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact = contact_create(**serializer.validated_data, actor=actor(request))
+        return Response(self.get_serializer(self._fresh(contact)).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        contact = self.get_object()
+        serializer = self.get_serializer(contact, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        contact = contact_update(contact=contact, **serializer.validated_data, actor=actor(request))
+        return Response(self.get_serializer(self._fresh(contact)).data)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        return self.partial_update(request, *args, **kwargs)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        contact_erase(contact=self.get_object(), requested_by=actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List property definitions"),
+    create=extend_schema(summary="Define a property (snake_case name and a type)"),
+)
+class PropertyDefinitionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = PropertyDefinitionSerializer
+    queryset = PropertyDefinition.objects.order_by("name")
+
+    def perform_create(self, serializer: PropertyDefinitionSerializer) -> None:
+        serializer.save(source="api")
+
+
+class SuppressionUploadView(APIView):
+    @extend_schema(
+        summary="Suppress emails or MD5s in bulk",
+        description="Up to 50,000 entries a request. Idempotent: entries already suppressed are counted "
+        "as existing and left as they are.",
+        request=SuppressionUploadSerializer,
+        responses={200: SuppressionResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SuppressionUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        emails, md5s = data.get("emails", []), [m.lower() for m in data.get("md5", [])]
+        received = len({email_md5(e) for e in emails} | set(md5s))
+        created = suppressions_add(
+            emails=emails,
+            md5s=md5s,
+            reason=data["reason"],
+            note=data["note"] or actor(request),
+            keep_plain=data["keep_plain"],
+        )
+        return Response({"received": received, "created": created, "existing": received - created})
