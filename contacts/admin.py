@@ -112,6 +112,7 @@ class ContactAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
     list_per_page = 50
     inlines = (MembershipInline, AudienceInline, IdentityInline)
     actions = ("unsubscribe", "erase", "export_csv")
@@ -160,6 +161,10 @@ class ContactAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Removing a person goes through Erase, which suppresses them and leaves a record.
+        return False
 
     @admin.display(description="Properties")
     def properties_table(self, contact: Contact) -> str:
@@ -311,6 +316,7 @@ class ContactEventAdmin(admin.ModelAdmin):
     ordering = ("-timestamp",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
     fields = ("contact", "type", "name", "timestamp", "integration", "inbox_message_id", "properties_json")
     readonly_fields = fields
 
@@ -446,6 +452,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
     change_list_template = "admin/contacts/suppression/change_list.html"
     readonly_fields = ("created_at",)
 
@@ -504,6 +511,7 @@ class ErasureRecordAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
 
     def has_add_permission(self, request) -> bool:
         return False

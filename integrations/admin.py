@@ -233,8 +233,8 @@ class TypeFilter(admin.SimpleListFilter):
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "received_at", "integration", "type", "status", "message_id", "user_id", "email", "attempts")
-    list_display_links = ("id", "message_id")
+    list_display = ("received_at", "message_id", "integration", "type", "status", "user_id", "email", "attempts")
+    list_display_links = ("received_at", "message_id")
     list_filter = ("status", TypeFilter, "integration", ("received_at", admin.DateFieldListFilter))
     search_fields = ("message_id", "user_id", "email")
     search_help_text = "Exact messageId, userId or email."
@@ -243,6 +243,7 @@ class InboxMessageAdmin(admin.ModelAdmin):
     ordering = ("-received_at",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
     actions = ("retry", "mark_skipped")
     fieldsets = (
         (None, {"fields": ("integration", "type", "message_id", "status", "reason", "warnings_list", "contact")}),
@@ -311,6 +312,7 @@ class RejectedMessageAdmin(admin.ModelAdmin):
     ordering = ("-received_at",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
     fields = (
         "received_at",
         "integration",
