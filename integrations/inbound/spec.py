@@ -125,6 +125,21 @@ def message_email(message: dict) -> str:
     return ""
 
 
+def encoded_size(item: Any) -> int:
+    """The message's size as JSON, or SpecError when it cannot be written as JSON.
+
+    orjson parses up to 1,024 levels of nesting but writes only 254, so a message nested 255+
+    deep used to fail later, when stored, with a 500. Callers that store messages (the views,
+    replays) check here first.
+    """
+    try:
+        return len(orjson.dumps(item))
+    except TypeError:
+        raise SpecError(
+            "too_deep", "the message is nested too deeply: at most 254 levels of objects and arrays"
+        ) from None
+
+
 def deterministic_message_id(raw: dict) -> str:
     digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"sy-{digest[:40]}"

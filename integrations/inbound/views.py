@@ -24,7 +24,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from integrations.inbound import schema
-from integrations.inbound.spec import SpecError, normalize
+from integrations.inbound.spec import SpecError, encoded_size, normalize
 from integrations.inbound.store import drain_soon, inbox_insert, record_rejection, rejection_rows, usage_bump
 from integrations.keys import api_key_check
 from integrations.models import Integration, RejectedMessage
@@ -246,7 +246,8 @@ class SegmentEndpoint(APIView):
         duplicates_in_request = 0
         for index, item in enumerate(items):
             try:
-                if batch_shape and len(orjson.dumps(item)) > settings.SEGMENT_MAX_MESSAGE_BYTES:
+                size = encoded_size(item)
+                if batch_shape and size > settings.SEGMENT_MAX_MESSAGE_BYTES:
                     raise SpecError(
                         "too_large", f"message is over {settings.SEGMENT_MAX_MESSAGE_BYTES // 1024} KB", 413
                     )
@@ -311,7 +312,8 @@ def _dump(item) -> str:
     try:
         return orjson.dumps(item).decode()[:65536]
     except TypeError:
-        return repr(item)[:65536]
+        # Too deep for orjson; repr would hit Python's recursion limit too.
+        return "(not kept: nested too deeply to write out)"
 
 
 def endpoint(mode: str, path_type: str | None, summary: str):
