@@ -465,3 +465,41 @@ def test_a_second_key_of_the_same_integration_works(segment):
     client, integration = segment
     second = api_key_create(integration=integration)
     assert SegmentClient(second).post("/v1/identify", {"userId": "u1"}).status_code == 200
+
+
+def nested(levels: int) -> dict:
+    """A track message whose JSON nests `levels` objects and arrays deep in all."""
+    value: list = []
+    for _ in range(levels - 3):
+        value = [value]
+    return {"type": "track", "userId": "u1", "event": "E", "properties": {"deep": value}}
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/destination"])
+def test_message_nested_too_deeply_is_400_not_500(segment, path):
+    client, _ = segment
+    assert client.post(path, nested(254)).status_code == 200
+    body = assert_error(client.post(path, nested(255)), 400, "too_deep")
+    assert body["message"] == "the message is nested too deeply: at most 254 levels of objects and arrays"
+    assert InboxMessage.objects.count() == 1
+
+
+def test_batch_item_nested_too_deeply_is_reported_by_index(segment):
+    client, integration = segment
+    # The batch wrapper adds two levels to the body, not to the item.
+    response = client.post("/v1/batch", {"batch": [nested(254), nested(255)]})
+    assert response.json()["accepted"] == 1
+    assert response.json()["rejected"] == [
+        {
+            "index": 1,
+            "code": "too_deep",
+            "message": "the message is nested too deeply: at most 254 levels of objects and arrays",
+        }
+    ]
+    assert RejectedMessage.objects.get(integration=integration).index == 1
+
+
+def test_body_nested_beyond_the_parser_limit_is_invalid_json(segment):
+    client, _ = segment
+    raw = b'{"userId": "u1", "event": "E", "properties": {"d": ' + b"[" * 1100 + b"]" * 1100 + b"}}"
+    assert_error(client.post("/v1/track", raw), 400, "invalid_json")
