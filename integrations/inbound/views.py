@@ -334,6 +334,7 @@ def endpoint(mode: str, path_type: str | None, summary: str):
             400: OpenApiResponse(schema.ERROR, description="Invalid JSON or a message that breaks the spec"),
             401: OpenApiResponse(schema.ERROR, description="Missing or unknown key, or a bad signature"),
             413: OpenApiResponse(schema.ERROR, description="Over 32 KB a message or 500 KB a batch"),
+            415: OpenApiResponse(schema.ERROR, description="A Content-Encoding other than gzip or deflate"),
             429: OpenApiResponse(schema.ERROR, description="Daily cap spent; see Retry-After"),
             503: OpenApiResponse(schema.ERROR, description="Could not be stored; retry"),
         },
