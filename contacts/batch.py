@@ -25,9 +25,10 @@ from contacts.models import (
     MailingList,
     PropertyDefinition,
     Suppression,
+    SuppressionReason,
 )
-from contacts.services import email_md5
 from contacts.properties import PropertyError, coerce, fold_name, infer_type
+from contacts.services import email_md5
 from integrations.kinds.base import Skip
 
 # Trait keys (folded) that are contact fields, not custom properties.
@@ -42,6 +43,28 @@ FIELD_TRAITS = {
 }
 # Keys handled elsewhere or meaningless as properties.
 SPECIAL_TRAITS = {"name", "subscribed", "mailing_lists", "user_id", "id", "anonymous_id"}
+
+
+def message_emails(message) -> set[str]:
+    """Every email a message carries: top level, traits, context.traits and properties."""
+    found = {message.email.lower()} if message.email else set()
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    context = payload.get("context")
+    for source in (
+        payload,
+        payload.get("traits"),
+        payload.get("properties"),
+        context.get("traits") if isinstance(context, dict) else None,
+    ):
+        if isinstance(source, dict):
+            value = source.get("email")
+            if isinstance(value, str) and "@" in value:
+                found.add(value.strip().lower()[:320])
+    return found
+
+
+def field_length(field: str) -> int | None:
+    return getattr(Contact._meta.get_field(field), "max_length", None)
 
 
 def stamp(ts: datetime) -> str:
@@ -62,6 +85,14 @@ class ContactBatch:
         self.lists: dict[str, MailingList] = {}
         self.suppressed_md5: set[str] = set()
         self.suppressed_users: set[str] = set()
+        self.loaded_user_ids: set[str] = set()
+        self.loaded_emails: set[str] = set()
+        self.loaded_anons: set[str] = set()
+        self.unmailable_md5: set[str] = set()
+        self.preloaded: tuple[set, set, set] = (set(), set(), set())
+        # Contacts erased or merged away during this chunk: pk → the contact that replaces
+        # it (None when erased). Inbox rows still pointing at them are repointed on save.
+        self.gone: dict[int, Contact | None] = {}
         self._reset_pending()
 
     def _reset_pending(self) -> None:
@@ -70,53 +101,80 @@ class ContactBatch:
         self.dirty_fields: set[str] = set()
         self.identities: list[ContactIdentity] = []
         self.events: list[ContactEvent] = []
-        self.memberships: dict[tuple[int, str], ListMembership] = {}
-        self.audiences: dict[tuple[int, str], dict] = {}
-        self.new_lists: dict[str, MailingList] = {}
+        self.memberships: dict[tuple[int, str], dict] = {}
+        self.audiences: dict[tuple[int, str], list[dict]] = {}
 
     # --- loading --------------------------------------------------------------------------
     def preload(self, messages: Iterable) -> None:
+        """Load every contact, identity and suppression the chunk can name, in a few queries.
+
+        What was looked up is remembered, so `find` knows a miss is a real miss and does not
+        query again per message (new contacts are the common case on a busy day).
+        """
         user_ids, emails, anons = set(), set(), set()
         for m in messages:
-            p = m.payload
+            p = m.payload if isinstance(m.payload, dict) else {}
             if m.user_id:
                 user_ids.add(m.user_id)
-            if m.email:
-                emails.add(m.email)
             if m.anonymous_id:
                 anons.add(m.anonymous_id)
+            emails.update(message_emails(m))
             if m.type == "alias" and p.get("previousId"):
                 user_ids.add(str(p["previousId"]))
                 anons.add(str(p["previousId"]))
+        self.preloaded = (user_ids, emails, anons)
+        self.load(user_ids=user_ids, emails=emails, anons=anons)
+        if not self.definitions:
+            self.definitions = {d.name: d for d in PropertyDefinition.objects.all()}
+
+    def load(self, *, user_ids: set[str] = frozenset(), emails: set[str] = frozenset(), anons: set[str] = frozenset()):
+        user_ids = set(user_ids) - self.loaded_user_ids
+        emails = {e.lower() for e in emails} - self.loaded_emails
+        anons = set(anons) - self.loaded_anons
+        # Merged-away userIds live on as identities of the contact they were merged into.
+        identity_keys = anons | user_ids
         query = Q()
         if user_ids:
             query |= Q(user_id__in=user_ids)
         if emails:
             query |= Q(email__in=emails)
-        if anons:
-            query |= Q(identities__anonymous_id__in=anons)
+        if identity_keys:
+            query |= Q(pk__in=ContactIdentity.objects.filter(anonymous_id__in=identity_keys).values("contact_id"))
         if query:
-            for contact in Contact.objects.filter(query).distinct():
-                self._remember(contact)
-        if anons:
-            for identity in ContactIdentity.objects.filter(anonymous_id__in=anons).only("contact_id", "anonymous_id"):
-                contact = self._by_pk(identity.contact_id)
+            # Locked until the chunk commits (PostgreSQL): a second worker draining messages
+            # for the same contacts waits and then reads our writes, instead of overwriting
+            # them with its own stale copy of the properties. In pk order, so two workers
+            # lock the rows they share in the same order.
+            contacts = Contact.objects.filter(query).order_by("pk")
+            if transaction.get_connection().in_atomic_block:
+                contacts = contacts.select_for_update()
+            for contact in contacts:
+                if contact.pk not in self.by_pk:
+                    self._remember(contact)
+        if identity_keys:
+            for identity in ContactIdentity.objects.filter(anonymous_id__in=identity_keys).only(
+                "contact_id", "anonymous_id"
+            ):
+                contact = self.by_pk.get(identity.contact_id)
                 if contact is not None:
                     self.by_anon[identity.anonymous_id] = contact
-        if not self.definitions:
-            self.definitions = {d.name: d for d in PropertyDefinition.objects.all()}
         md5s = {email_md5(e) for e in emails}
         if md5s or user_ids:
             for row in Suppression.objects.filter(Q(email_md5__in=md5s) | Q(user_id__in=user_ids)).values(
-                "email_md5", "user_id"
+                "email_md5", "user_id", "reason"
             ):
-                if row["email_md5"]:
-                    self.suppressed_md5.add(row["email_md5"])
-                if row["user_id"]:
-                    self.suppressed_users.add(row["user_id"])
-
-    def _by_pk(self, pk: int) -> Contact | None:
-        return self.by_pk.get(pk)
+                if row["reason"] == SuppressionReason.ERASED:
+                    # Erased people stay out until staff delete the suppression.
+                    if row["email_md5"]:
+                        self.suppressed_md5.add(row["email_md5"])
+                    if row["user_id"]:
+                        self.suppressed_users.add(row["user_id"])
+                elif row["reason"] != SuppressionReason.UPLOADED and row["email_md5"]:
+                    # Unsubscribed, bounced or complained: they may be contacts, never mailed.
+                    self.unmailable_md5.add(row["email_md5"])
+        self.loaded_user_ids |= user_ids
+        self.loaded_emails |= emails
+        self.loaded_anons |= anons
 
     def _remember(self, contact: Contact) -> None:
         if contact.pk is not None:
@@ -132,35 +190,45 @@ class ContactBatch:
         self.by_email.clear()
         self.by_anon.clear()
         self.by_pk.clear()
+        self.loaded_user_ids.clear()
+        self.loaded_emails.clear()
+        self.loaded_anons.clear()
+        # Reload what the chunk names in one go, not one query per later message.
+        user_ids, emails, anons = self.preloaded
+        self.load(user_ids=user_ids, emails=emails, anons=anons)
 
     # --- identity -------------------------------------------------------------------------
     def find(self, *, user_id: str = "", email: str = "", anonymous_id: str = "") -> Contact | None:
-        """Match on userId, then email, then anonymousId (the order PRODUCT.md sets)."""
-        if user_id and user_id in self.by_user_id:
-            return self.by_user_id[user_id]
-        if email and email.lower() in self.by_email:
-            return self.by_email[email.lower()]
+        """Match on userId, then email, then anonymousId (the order PRODUCT.md sets).
+
+        A userId merged into another contact by alias is matched as that contact. An
+        anonymousId is not trusted for a message whose userId names somebody else: a shared
+        device must not fold one person's traits into another's.
+        """
+        email = email.lower() if email else ""
+        # Ids the preload did not see (a handler asked for another one): one lookup.
+        self.load(
+            user_ids={user_id} if user_id else set(),
+            emails={email} if email else set(),
+            anons={anonymous_id} if anonymous_id else set(),
+        )
+        if user_id:
+            if user_id in self.by_user_id:
+                return self.by_user_id[user_id]
+            if user_id in self.by_anon:
+                return self.by_anon[user_id]
+        if email and email in self.by_email:
+            return self.by_email[email]
         if anonymous_id and anonymous_id in self.by_anon:
-            return self.by_anon[anonymous_id]
-        if user_id or email or anonymous_id:
-            # Not preloaded (a handler asked for an id outside the message): one lookup.
-            query = Q()
-            if user_id:
-                query |= Q(user_id=user_id)
-            if email:
-                query |= Q(email=email.lower())
-            if anonymous_id:
-                query |= Q(identities__anonymous_id=anonymous_id)
-            contact = Contact.objects.filter(query).first()
-            if contact is not None:
-                self._remember(contact)
-                if anonymous_id:
-                    self.by_anon[anonymous_id] = contact
+            contact = self.by_anon[anonymous_id]
+            if not (user_id and contact.user_id and contact.user_id != user_id):
                 return contact
         return None
 
     def is_suppressed(self, *, user_id: str = "", email: str = "") -> bool:
-        return bool((user_id and user_id in self.suppressed_users) or (email and email_md5(email) in self.suppressed_md5))
+        return bool(
+            (user_id and user_id in self.suppressed_users) or (email and email_md5(email) in self.suppressed_md5)
+        )
 
     def create(self, *, user_id: str = "", email: str = "", anonymous_id: str = "", ts: datetime) -> Contact:
         if self.is_suppressed(user_id=user_id, email=email):
@@ -178,6 +246,9 @@ class ContactBatch:
         )
         if email:
             contact.stamps["email"] = stamp(ts)
+            if email_md5(email) in self.unmailable_md5:
+                contact.subscribed = False
+                contact.subscription_reason = "on the suppression list when created"
         self.new.append(contact)
         self._remember(contact)
         if anonymous_id:
@@ -210,10 +281,16 @@ class ContactBatch:
         if not self._newer(contact, field, ts):
             return
         if field == "email":
+            if value is None:
+                return  # the email is how the contact is matched; null does not unset it
             if not isinstance(value, str) or "@" not in value:
                 warnings.append(f"traits.email: {str(value)[:80]!r} is not an email address; not stored")
                 return
-            value = value.strip().lower()[:320]
+            value = value.strip().lower()
+            if len(value) > field_length("email"):
+                warnings.append("traits.email is longer than 320 characters; not stored")
+                return
+            self.load(emails={value})
             other = self.by_email.get(value)
             if other is not None and other is not contact:
                 warnings.append(f"traits.email: {value} belongs to another contact; not changed")
@@ -227,7 +304,8 @@ class ContactBatch:
                 return
             value = value or {}
         else:
-            value = "" if value is None else str(value)[:200]
+            # Cut to the column, so one long value cannot fail the whole chunk's write.
+            value = "" if value is None else str(value)[: field_length(field)]
         setattr(contact, field, value)
         contact.stamps[field] = stamp(ts)
         self.touch(contact, ts, field, "stamps")
@@ -236,8 +314,10 @@ class ContactBatch:
         self, contact: Contact, traits: dict, ts: datetime, warnings: list[str], *, where: str = "traits"
     ) -> None:
         """Standard fields to columns; every other trait to a typed property (or raw, per policy)."""
-        if "name" in traits and isinstance(traits["name"], str) and not any(
-            k in traits for k in ("firstName", "first_name", "lastName", "last_name")
+        if (
+            "name" in traits
+            and isinstance(traits["name"], str)
+            and not any(k in traits for k in ("firstName", "first_name", "lastName", "last_name"))
         ):
             first, _, last = traits["name"].strip().partition(" ")
             self.set_field(contact, "first_name", first, ts, warnings)
@@ -304,36 +384,30 @@ class ContactBatch:
 
     # --- subscription, lists, audiences, events -----------------------------------------------
     def set_subscribed(self, contact: Contact, subscribed: bool, ts: datetime, reason: str) -> None:
-        if not self._newer(contact, "subscribed", ts) or contact.subscribed == subscribed:
-            contact.stamps["subscribed"] = max(contact.stamps.get("subscribed", ""), stamp(ts))
-            return
-        contact.subscribed = subscribed
-        contact.subscription_changed_at = ts
-        contact.subscription_reason = reason[:200]
+        if not self._newer(contact, "subscribed", ts):
+            return  # an older message must not undo a newer (un)subscribe
         contact.stamps["subscribed"] = stamp(ts)
+        if contact.subscribed != subscribed:
+            contact.subscribed = subscribed
+            contact.subscription_changed_at = ts
+            contact.subscription_reason = reason[:200]
         self.touch(contact, ts, "subscribed", "subscription_changed_at", "subscription_reason", "stamps")
 
     def set_list(self, contact: Contact, list_id: str, subscribed: bool, ts: datetime) -> None:
+        """Queue a list membership; lists are looked up (or created) once per chunk in flush."""
         list_id = str(list_id).strip()[:100]
         if not list_id:
             return
-        mailing_list = self.lists.get(list_id) or self.new_lists.get(list_id)
-        if mailing_list is None:
-            mailing_list = MailingList.objects.filter(list_id=list_id).first()
-            if mailing_list is None:
-                mailing_list = MailingList(list_id=list_id, name=f"List {list_id}", description="Created by a message.")
-                self.new_lists[list_id] = mailing_list
-            else:
-                self.lists[list_id] = mailing_list
         key = (id(contact), list_id)
         current = self.memberships.get(key)
-        if current is None or current.updated_at <= ts:
-            self.memberships[key] = ListMembership(
-                contact=contact, mailing_list=mailing_list, subscribed=subscribed, updated_at=ts
-            )
+        if current is None or current["ts"] <= ts:
+            self.memberships[key] = {"contact": contact, "list_id": list_id, "subscribed": subscribed, "ts": ts}
 
     def set_audience(self, contact: Contact, key: str, member: bool, ts: datetime) -> None:
-        self.audiences[(id(contact), key[:255])] = {"contact": contact, "key": key[:255], "member": member, "ts": ts}
+        # Every transition is kept, so "entered then exited" in one chunk records both times.
+        self.audiences.setdefault((id(contact), key[:255]), []).append(
+            {"contact": contact, "key": key[:255], "member": member, "ts": ts}
+        )
 
     def add_event(self, contact: Contact, message, *, name: str, properties: dict) -> None:
         self.events.append(
@@ -358,34 +432,20 @@ class ContactBatch:
             self.new_definitions = {}
         if self.new:
             Contact.objects.bulk_create(self.new)
+            for contact in self.new:
+                self.by_pk[contact.pk] = contact
         if self.dirty:
             fields = sorted(self.dirty_fields | {"updated_at", "last_seen_at"})
-            Contact.objects.bulk_update(list(self.dirty.values()), fields, batch_size=500)
+            # In pk order, so two workers updating the same contacts lock them in one order.
+            rows = [self.dirty[pk] for pk in sorted(self.dirty)]
+            Contact.objects.bulk_update(rows, fields, batch_size=500)
         if self.identities:
             ContactIdentity.objects.bulk_create(
                 [ContactIdentity(contact_id=i.contact.pk, anonymous_id=i.anonymous_id) for i in self.identities],
                 ignore_conflicts=True,
             )
-        if self.new_lists:
-            MailingList.objects.bulk_create(self.new_lists.values(), ignore_conflicts=True)
-            for mailing_list in MailingList.objects.filter(list_id__in=list(self.new_lists)):
-                self.lists[mailing_list.list_id] = mailing_list
-            self.new_lists = {}
         if self.memberships:
-            ListMembership.objects.bulk_create(
-                [
-                    ListMembership(
-                        contact_id=m.contact.pk,
-                        mailing_list_id=self.lists[m.mailing_list.list_id].pk,
-                        subscribed=m.subscribed,
-                        updated_at=m.updated_at,
-                    )
-                    for m in self.memberships.values()
-                ],
-                update_conflicts=True,
-                unique_fields=["contact", "mailing_list"],
-                update_fields=["subscribed", "updated_at"],
-            )
+            self._flush_memberships()
         if self.audiences:
             self._flush_audiences()
         if self.events:
@@ -394,31 +454,68 @@ class ContactBatch:
             ContactEvent.objects.bulk_create(self.events, ignore_conflicts=True, batch_size=500)
         self._reset_pending()
 
+    def _flush_memberships(self) -> None:
+        wanted = list(self.memberships.values())
+        list_ids = {m["list_id"] for m in wanted}
+        missing = list_ids - set(self.lists)
+        if missing:
+            MailingList.objects.bulk_create(
+                [MailingList(list_id=i, name=f"List {i}", description="Created by a message.") for i in missing],
+                ignore_conflicts=True,
+            )
+            for mailing_list in MailingList.objects.filter(list_id__in=missing):
+                self.lists[mailing_list.list_id] = mailing_list
+        # Out of order across chunks: a membership written by a newer message stays.
+        contact_ids = {m["contact"].pk for m in wanted}
+        newer = {
+            (row["contact_id"], row["mailing_list_id"]): row["updated_at"]
+            for row in ListMembership.objects.filter(
+                contact_id__in=contact_ids, mailing_list_id__in=[self.lists[i].pk for i in list_ids]
+            ).values("contact_id", "mailing_list_id", "updated_at")
+        }
+        rows = []
+        for m in wanted:
+            list_pk = self.lists[m["list_id"]].pk
+            current = newer.get((m["contact"].pk, list_pk))
+            if current is not None and current > m["ts"]:
+                continue
+            rows.append(
+                ListMembership(
+                    contact_id=m["contact"].pk, mailing_list_id=list_pk, subscribed=m["subscribed"], updated_at=m["ts"]
+                )
+            )
+        if rows:
+            ListMembership.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["contact", "mailing_list"],
+                update_fields=["subscribed", "updated_at"],
+            )
+
     def _flush_audiences(self) -> None:
-        pairs = list(self.audiences.values())
+        transitions = [t for ts in self.audiences.values() for t in ts]
         existing = {
             (a.contact_id, a.key): a
             for a in AudienceMembership.objects.filter(
-                contact_id__in={p["contact"].pk for p in pairs}, key__in={p["key"] for p in pairs}
+                contact_id__in={t["contact"].pk for t in transitions}, key__in={t["key"] for t in transitions}
             )
         }
-        rows = []
-        for p in pairs:
-            row = existing.get((p["contact"].pk, p["key"])) or AudienceMembership(
-                contact_id=p["contact"].pk, key=p["key"], member=not p["member"]
-            )
-            if row.updated_at and row.pk and row.updated_at > p["ts"]:
-                continue
-            if p["member"] and (not row.member or row.entered_at is None):
-                row.entered_at = p["ts"]
-            if not p["member"] and (row.member or row.exited_at is None):
-                row.exited_at = p["ts"]
-            row.member = p["member"]
-            row.updated_at = p["ts"]
-            rows.append(row)
-        AudienceMembership.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["contact", "key"],
-            update_fields=["member", "entered_at", "exited_at", "updated_at"],
-        )
+        changed: dict[tuple[int, str], AudienceMembership] = {}
+        for t in sorted(transitions, key=lambda t: t["ts"]):
+            pair = (t["contact"].pk, t["key"])
+            row = changed.get(pair) or existing.get(pair)
+            if row is None:
+                row = AudienceMembership(contact_id=pair[0], key=pair[1], member=not t["member"])
+            elif row.updated_at > t["ts"]:
+                continue  # a newer sync already said where this contact stands
+            if t["member"] and (not row.member or row.entered_at is None):
+                row.entered_at = t["ts"]
+                row.exited_at = None
+            if not t["member"] and (row.member or row.exited_at is None):
+                row.exited_at = t["ts"]
+            row.member = t["member"]
+            row.updated_at = t["ts"]
+            changed[pair] = row
+        fields = ["member", "entered_at", "exited_at", "updated_at"]
+        AudienceMembership.objects.bulk_create([r for r in changed.values() if r.pk is None])
+        AudienceMembership.objects.bulk_update([r for r in changed.values() if r.pk is not None], fields)

@@ -106,6 +106,9 @@ class ContactIdentity(models.Model):
     class Meta:
         verbose_name_plural = "contact identities"
 
+    def __str__(self) -> str:
+        return self.anonymous_id
+
 
 class ListMembership(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
@@ -118,6 +121,9 @@ class ListMembership(models.Model):
             models.UniqueConstraint(fields=["contact", "mailing_list"], name="membership_unique"),
         ]
         indexes = [models.Index(fields=["mailing_list", "subscribed"], name="membership_list")]
+
+    def __str__(self) -> str:
+        return f"{self.mailing_list_id}: {'subscribed' if self.subscribed else 'unsubscribed'}"
 
 
 class AudienceMembership(models.Model):
@@ -134,14 +140,15 @@ class AudienceMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["contact", "key"], name="audience_unique")]
         indexes = [models.Index(fields=["key", "member"], name="audience_key_member")]
 
+    def __str__(self) -> str:
+        return f"{self.key}: {'member' if self.member else 'left'}"
+
 
 class ContactEvent(models.Model):
     """The timeline: track, page and screen calls on a contact."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
-    integration = models.ForeignKey(
-        "integrations.Integration", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    integration = models.ForeignKey("integrations.Integration", null=True, on_delete=models.SET_NULL, related_name="+")
     # One event per inbox message, so a re-run chunk never adds it twice.
     inbox_message_id = models.BigIntegerField(null=True, blank=True, unique=True)
     type = models.CharField(max_length=16, default="track")
@@ -155,6 +162,9 @@ class ContactEvent(models.Model):
             models.Index(fields=["contact", "-timestamp"], name="event_contact_time"),
             models.Index(fields=["name", "-timestamp"], name="event_name_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.name}"
 
 
 class SuppressionReason(models.TextChoices):
@@ -203,6 +213,9 @@ class ErasureRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk} ({self.requested_by})"
 
 
 def uses_postgres() -> bool:

@@ -40,40 +40,37 @@ def contact_erase(
 ) -> ErasureRecord:
     """GDPR erase: delete the person's data and suppress them so messages cannot bring them back.
 
-    Inbox rows that carry their ids are redacted too. What remains is a record that an erasure
-    happened, without the data.
+    Every contact the userId or email names is erased (they can be two contacts before an
+    alias joins them). Inbox rows that carry their ids are redacted too, the delete request
+    included. What remains is a record that an erasure happened, without the data. Running it
+    twice for the same request (a re-drained delete) records it once.
     """
     from integrations.models import InboxMessage
 
     user_ids = {user_id} if user_id else set()
     emails = {email.strip().lower()} if email else set()
+    query = Q(pk__in=[contact.pk]) if contact is not None else Q(pk__in=[])
+    if user_id:
+        # A userId merged by alias lives on as an identity of the surviving contact.
+        query |= Q(user_id=user_id) | Q(identities__anonymous_id=user_id)
+    if email:
+        query |= Q(email=email.strip().lower())
+    contacts = list(Contact.objects.filter(query).distinct())
     anon_ids: set[str] = set()
-    if contact is None and (user_id or email):
-        query = Q()
-        if user_id:
-            query |= Q(user_id=user_id)
-        if email:
-            query |= Q(email=email.strip().lower())
-        contact = Contact.objects.filter(query).first()
-    events_deleted = 0
-    contact_pk = None
-    if contact is not None:
-        contact_pk = contact.pk
-        if contact.user_id:
-            user_ids.add(contact.user_id)
-        if contact.email:
-            emails.add(contact.email)
-        anon_ids.update(contact.identities.values_list("anonymous_id", flat=True))
-        events_deleted = ContactEvent.objects.filter(contact=contact).count()
-        contact.delete()
-    for value in user_ids:
-        Suppression.objects.update_or_create(
-            user_id=value, defaults={"reason": SuppressionReason.ERASED, "email": "", "note": "erased"}
-        )
-    for value in emails:
-        Suppression.objects.update_or_create(
-            email_md5=email_md5(value), defaults={"reason": SuppressionReason.ERASED, "email": "", "note": "erased"}
-        )
+    for found in contacts:
+        if found.user_id:
+            user_ids.add(found.user_id)
+        if found.email:
+            emails.add(found.email)
+    if contacts:
+        pks = [c.pk for c in contacts]
+        anon_ids.update(ContactIdentity.objects.filter(contact_id__in=pks).values_list("anonymous_id", flat=True))
+        events_deleted = ContactEvent.objects.filter(contact_id__in=pks).count()
+        # Cascades to identities, events, list and audience memberships.
+        Contact.objects.filter(pk__in=pks).delete()
+    else:
+        events_deleted = 0
+    _suppress_erased(user_ids=sorted(user_ids), md5s=sorted(email_md5(e) for e in emails))
     redact = Q(pk__in=[])
     if user_ids:
         redact |= Q(user_id__in=user_ids)
@@ -81,10 +78,15 @@ def contact_erase(
         redact |= Q(email__in=emails)
     if anon_ids:
         redact |= Q(anonymous_id__in=anon_ids)
-    inbox = InboxMessage.objects.filter(redact).exclude(type="delete")
-    redacted = inbox.update(payload={"redacted": True}, user_id="", anonymous_id="", email="", event="", warnings=[])
+    redacted = InboxMessage.objects.filter(redact).update(
+        payload={"redacted": True}, user_id="", anonymous_id="", email="", event="", warnings=[]
+    )
+    if message_id and integration is not None:
+        existing = ErasureRecord.objects.filter(integration=integration, message_id=message_id[:255]).first()
+        if existing is not None:
+            return existing
     return ErasureRecord.objects.create(
-        contact_pk=contact_pk,
+        contact_pk=contacts[0].pk if contacts else None,
         integration=integration,
         message_id=message_id[:255],
         requested_by=requested_by[:100],
@@ -93,40 +95,107 @@ def contact_erase(
     )
 
 
+def _suppress_erased(*, user_ids: list[str], md5s: list[str]) -> None:
+    """One suppression row per erased person where possible, so staff lift it in one place."""
+    taken_users = set(Suppression.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
+    taken_md5s = set(Suppression.objects.filter(email_md5__in=md5s).values_list("email_md5", flat=True))
+    Suppression.objects.filter(Q(user_id__in=user_ids) | Q(email_md5__in=md5s)).update(
+        reason=SuppressionReason.ERASED, email="", note="erased"
+    )
+    free_users = [u for u in user_ids if u not in taken_users]
+    free_md5s = [m for m in md5s if m not in taken_md5s]
+    rows = []
+    while free_users or free_md5s:
+        rows.append(
+            Suppression(
+                user_id=free_users.pop(0) if free_users else None,
+                email_md5=free_md5s.pop(0) if free_md5s else None,
+                reason=SuppressionReason.ERASED,
+                note="erased",
+            )
+        )
+    Suppression.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 @transaction.atomic
 def contact_merge(*, source: Contact, target: Contact) -> Contact:
-    """Alias: fold `source` into `target`. Newer values win, per field and property stamp."""
+    """Alias: fold `source` into `target`. Newer values win, per field and property stamp.
+
+    Events, anonymousIds, list and audience memberships move to the target; where both have
+    a membership of the same list or audience, the more recently updated one stays. The
+    source's userId lives on as an identity of the target, so later messages with it land
+    on the merged contact.
+    """
+    from integrations.models import InboxMessage
+
     if source.pk == target.pk:
         return target
     ContactEvent.objects.filter(contact=source).update(contact=target)
     ContactIdentity.objects.filter(contact=source).update(contact=target)
-    target_lists = set(ListMembership.objects.filter(contact=target).values_list("mailing_list_id", flat=True))
-    ListMembership.objects.filter(contact=source).exclude(mailing_list_id__in=target_lists).update(contact=target)
-    target_audiences = set(AudienceMembership.objects.filter(contact=target).values_list("key", flat=True))
-    AudienceMembership.objects.filter(contact=source).exclude(key__in=target_audiences).update(contact=target)
+    InboxMessage.objects.filter(contact=source).update(contact=target)
+
+    target_lists = {m.mailing_list_id: m for m in ListMembership.objects.filter(contact=target)}
+    for membership in ListMembership.objects.filter(contact=source):
+        mine = target_lists.get(membership.mailing_list_id)
+        if mine is None:
+            membership.contact = target
+            membership.save(update_fields=["contact"])
+        elif membership.updated_at > mine.updated_at:
+            mine.subscribed, mine.updated_at = membership.subscribed, membership.updated_at
+            mine.save(update_fields=["subscribed", "updated_at"])
+    target_audiences = {a.key: a for a in AudienceMembership.objects.filter(contact=target)}
+    for audience in AudienceMembership.objects.filter(contact=source):
+        mine = target_audiences.get(audience.key)
+        if mine is None:
+            audience.contact = target
+            audience.save(update_fields=["contact"])
+        elif audience.updated_at > mine.updated_at:
+            mine.member, mine.updated_at = audience.member, audience.updated_at
+            mine.entered_at = audience.entered_at or mine.entered_at
+            mine.exited_at = audience.exited_at if not audience.member else None
+            mine.save(update_fields=["member", "entered_at", "exited_at", "updated_at"])
+
+    def source_wins(key: str, has_value: bool) -> bool:
+        theirs, ours = source.stamps.get(key, ""), target.stamps.get(key, "")
+        if theirs or ours:
+            return theirs > ours
+        return has_value  # neither stamped (created by staff): fill blanks only
 
     for field in ("first_name", "last_name", "phone", "address"):
-        if getattr(source, field) and (
-            not getattr(target, field) or source.stamps.get(field, "") > target.stamps.get(field, "")
-        ):
+        if source_wins(field, bool(getattr(source, field)) and not getattr(target, field)):
             setattr(target, field, getattr(source, field))
             target.stamps[field] = source.stamps.get(field, "")
-    for name, value in source.properties.items():
-        if name not in target.properties or source.stamps.get(name, "") > target.stamps.get(name, ""):
-            target.properties[name] = value
+    # Stamps without a value are resets (null): a newer reset removes the target's value.
+    for name in set(source.properties) | {k for k in source.stamps if k in target.properties}:
+        if source_wins(name, name not in target.properties):
+            if name in source.properties:
+                target.properties[name] = source.properties[name]
+            else:
+                target.properties.pop(name, None)
             target.stamps[name] = source.stamps.get(name, "")
     for key, value in source.raw_traits.items():
-        target.raw_traits.setdefault(key, value)
+        if source_wins(f"~{key}", key not in target.raw_traits):
+            target.raw_traits[key] = value
+            target.stamps[f"~{key}"] = source.stamps.get(f"~{key}", "")
+    if source_wins("subscribed", False):
+        target.subscribed = source.subscribed
+        target.subscription_changed_at = source.subscription_changed_at
+        target.subscription_reason = source.subscription_reason
+        target.stamps["subscribed"] = source.stamps["subscribed"]
     source_user_id, source_email = source.user_id, source.email
+    source_created, source_seen = source.created_at, source.last_seen_at
     source.delete()
     if source_user_id and not target.user_id:
         target.user_id = source_user_id
-    elif source_user_id:
+    elif source_user_id and source_user_id != target.user_id:
         ContactIdentity.objects.get_or_create(anonymous_id=source_user_id, defaults={"contact": target})
     if source_email and not target.email:
         target.email = source_email
-    if source.created_at < target.created_at:
-        target.created_at = source.created_at
+        target.stamps["email"] = source.stamps.get("email", "")
+    if source_created < target.created_at:
+        target.created_at = source_created
+    if source_seen and (target.last_seen_at is None or source_seen > target.last_seen_at):
+        target.last_seen_at = source_seen
     target.updated_at = timezone.now()
     target.save()
     return target
@@ -168,7 +237,9 @@ def suppressions_add(
         if md5:
             rows.setdefault(md5, Suppression(email_md5=md5, reason=reason, note=note[:255], created_at=now))
     user_rows = {
-        u: Suppression(user_id=u, reason=reason, note=note[:255], created_at=now) for u in {str(u) for u in user_ids} if u
+        u: Suppression(user_id=u, reason=reason, note=note[:255], created_at=now)
+        for u in {str(u) for u in user_ids}
+        if u
     }
     created = 0
     for batch_rows, field in ((list(rows.values()), "email_md5"), (list(user_rows.values()), "user_id")):
