@@ -90,7 +90,12 @@ def fail(row: InboxMessage, error: str, *, permanent: bool) -> None:
 
 
 def apply_rows(rows: list[InboxMessage]) -> None:
-    """Apply a chunk in memory per integration and flush once; fall back to row by row."""
+    """Apply a chunk in memory per integration and flush once; fall back to row by row.
+
+    A database error (a unique race with another worker, a value the database refuses)
+    rolls the group back, and each row is then applied alone, so one poison message fails
+    by itself and the rest of the chunk still lands.
+    """
     by_integration: dict[int, list[InboxMessage]] = defaultdict(list)
     for row in rows:
         by_integration[row.integration_id].append(row)
@@ -99,6 +104,7 @@ def apply_rows(rows: list[InboxMessage]) -> None:
         if not integration.enabled:
             for row in group:
                 finish(row, InboxStatus.SKIPPED, "integration is disabled")
+            InboxMessage.objects.bulk_update(group, STATUS_FIELDS)
             continue
         try:
             with transaction.atomic():
@@ -106,14 +112,27 @@ def apply_rows(rows: list[InboxMessage]) -> None:
         except DatabaseError as error:
             log.warning("chunk flush failed (%s); applying %d rows one by one", error, len(group))
             for row in group:
+                _apply_alone(integration, row)
+        except Exception as error:  # noqa: BLE001 - e.g. a kind no longer installed
+            # Not the messages' fault: fail the group with backoff, never the whole drain.
+            log.exception("integration %s could not apply its messages", integration.pk)
+            for row in group:
                 row.contact = None
                 row.warnings = []
-                try:
-                    with transaction.atomic():
-                        _apply_group(integration, [row])
-                except DatabaseError as row_error:
-                    fail(row, f"database error: {row_error}", permanent=False)
-                    row.save(update_fields=STATUS_FIELDS)
+                fail(row, f"{type(error).__name__}: {error}", permanent=False)
+            InboxMessage.objects.bulk_update(group, STATUS_FIELDS)
+
+
+def _apply_alone(integration, row: InboxMessage) -> None:
+    row.contact = None
+    row.warnings = []
+    try:
+        with transaction.atomic():
+            _apply_group(integration, [row])
+    except DatabaseError as error:
+        row.contact = None
+        fail(row, f"database error: {error}", permanent=False)
+        row.save(update_fields=STATUS_FIELDS)
 
 
 def _apply_group(integration, rows: list[InboxMessage]) -> None:
@@ -123,6 +142,7 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
     batch.preload(rows)
     for row in rows:
         row.warnings = []
+        row.contact = None
         try:
             # In memory, no savepoint: a database error aborts the whole group instead,
             # and apply_rows retries it row by row.
@@ -139,6 +159,12 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
         else:
             finish(row, InboxStatus.PROCESSED)
     batch.flush()
+    for row in rows:
+        # Rows that named a contact erased or merged away later in the chunk.
+        contact = row.contact
+        while contact is not None and contact.pk in batch.gone:
+            contact = batch.gone[contact.pk]
+        row.contact = contact
     InboxMessage.objects.bulk_update(rows, STATUS_FIELDS, batch_size=500)
 
 

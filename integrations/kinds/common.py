@@ -42,6 +42,24 @@ def mailing_lists(value: Any) -> dict[str, bool]:
     return {}
 
 
+def engage_audiences(message: InboxMessage, traits: dict) -> set[str]:
+    """Trait keys that are Engage audience flags (true/false with context.personas).
+
+    Engage names the audience in context.personas.computation_key; computed traits
+    (computation_class "trait") are ordinary properties. Without a key, every true/false
+    trait of a personas message is taken as an audience, as the Refersion doc describes.
+    """
+    personas = context_of(message).get("personas")
+    if not isinstance(personas, dict):
+        return set()
+    key = personas.get("computation_key")
+    if isinstance(key, str) and key:
+        if personas.get("computation_class", "audience") != "audience":
+            return set()
+        return {key} if isinstance(traits.get(key), bool) else set()
+    return {k for k, v in traits.items() if isinstance(v, bool) and k != "subscribed"}
+
+
 class ContactKind(Kind):
     """Identify/track/page/screen/alias/delete onto contacts, with overridable partner rules."""
 
@@ -79,21 +97,29 @@ class ContactKind(Kind):
                 raise Refuse("no contact matches this userId, email or anonymousId")
             missing = [f for f in self.creation_requires(message) if not (message.user_id if f == "user_id" else email)]
             if missing:
-                names = " and ".join("userId" if f == "user_id" else "email" for f in missing)
-                raise Refuse(f"{self.label} creates a contact only with userId and email; missing {names}")
+                raise Refuse(self.missing_reason(message, missing))
             if not (message.user_id or email):
                 raise Skip("anonymous visitor with no known contact; kept in the inbox until identified")
             contact = batch.create(
                 user_id=message.user_id, email=email, anonymous_id=message.anonymous_id, ts=message.timestamp
             )
         else:
-            if message.user_id and not contact.user_id and message.user_id not in batch.by_user_id:
+            if (
+                message.user_id
+                and not contact.user_id
+                and message.user_id not in batch.by_user_id
+                and not batch.is_suppressed(user_id=message.user_id)
+            ):
                 contact.user_id = message.user_id
                 batch.by_user_id[message.user_id] = contact
                 batch.touch(contact, message.timestamp, "user_id")
             batch.add_anonymous_id(contact, message.anonymous_id)
         message.contact = contact
         return contact
+
+    def missing_reason(self, message: InboxMessage, missing: list[str]) -> str:
+        names = " and ".join("userId" if f == "user_id" else "email" for f in missing)
+        return f"{self.label} creates a contact only with userId and email; missing {names}"
 
     # --- handlers -------------------------------------------------------------------------
     def identify(self, batch: ContactBatch, message: InboxMessage) -> None:
@@ -102,16 +128,19 @@ class ContactKind(Kind):
 
     def apply_traits(self, batch: ContactBatch, contact: Contact, message: InboxMessage, traits: dict) -> None:
         ts = message.timestamp
-        personas = context_of(message).get("personas")
-        if isinstance(personas, dict):
-            # Engage: boolean traits are audience memberships, not properties.
-            audience_keys = {k for k, v in traits.items() if isinstance(v, bool) and k != "subscribed"}
-            for key in audience_keys:
-                batch.set_audience(contact, key, traits[key], ts)
+        audience_keys = engage_audiences(message, traits)
+        for key in audience_keys:
+            batch.set_audience(contact, key, traits[key], ts)
+        if audience_keys:
             traits = {k: v for k, v in traits.items() if k not in audience_keys}
         batch.set_traits(contact, traits, ts, message.warnings)
         self.apply_subscription(batch, contact, message, traits)
-        lists = mailing_lists(traits.get("mailingLists", traits.get("mailing_lists")))
+        raw_lists = traits.get("mailingLists", traits.get("mailing_lists"))
+        lists = mailing_lists(raw_lists)
+        if raw_lists is not None and not lists and raw_lists not in ([], {}):
+            message.warnings.append(
+                "traits.mailingLists must be [{listId, subscribed}] or {listId: true/false}; ignored"
+            )
         fixed = self.option("fixed_mailing_list") if self.setting("fixed_mailing_list") else ""
         if fixed:
             lists.setdefault(fixed, True)
@@ -126,19 +155,25 @@ class ContactKind(Kind):
         elif value is not None:
             message.warnings.append("traits.subscribed must be true or false; ignored")
 
-    def track(self, batch: ContactBatch, message: InboxMessage) -> None:
+    def check_event_filter(self, message: InboxMessage, reason: str = "is not in this integration's event filter"):
         names = self.event_names()
         if names and message.event not in names:
-            raise Skip(f"event {message.event!r} is not in this integration's event filter")
+            raise Skip(f"event {message.event!r} {reason}")
+
+    def track(self, batch: ContactBatch, message: InboxMessage) -> None:
+        self.check_event_filter(message)
         context_traits = context_of(message).get("traits")
         context_traits = context_traits if isinstance(context_traits, dict) else {}
-        email = message.email
-        contact = self.resolve(batch, message, create=self.track_creates_contact, email=email)
+        contact = self.resolve(batch, message, create=self.track_creates_contact)
         if context_traits:
             self.apply_traits(batch, contact, message, context_traits)
         properties = properties_of(message)
-        if message.event in AUDIENCE_EVENTS and isinstance(properties.get("audience_key"), str):
-            batch.set_audience(contact, properties["audience_key"], AUDIENCE_EVENTS[message.event], message.timestamp)
+        if message.event in AUDIENCE_EVENTS:
+            key = properties.get("audience_key") or (context_of(message).get("personas") or {}).get("computation_key")
+            if isinstance(key, str) and key:
+                batch.set_audience(contact, key, AUDIENCE_EVENTS[message.event], message.timestamp)
+            else:
+                message.warnings.append(f"{message.event} without properties.audience_key; no audience changed")
         batch.add_event(contact, message, name=message.event, properties=properties)
 
     def page(self, batch: ContactBatch, message: InboxMessage) -> None:
@@ -152,40 +187,61 @@ class ContactKind(Kind):
         from contacts.models import Contact, ContactIdentity
         from contacts.services import contact_merge
 
-        previous = str(message.payload.get("previousId"))
+        previous = str(message.payload.get("previousId") or "")
+        if not previous or not message.user_id:
+            raise Skip("alias needs previousId and userId")
+        if batch.is_suppressed(user_id=message.user_id) or batch.is_suppressed(user_id=previous):
+            raise Skip("this person is on the suppression list (erased); alias not applied")
+        # A merge works on the database directly: write what the chunk holds so far first.
         batch.flush()
-        target = Contact.objects.filter(user_id=message.user_id).first()
+        target = (
+            Contact.objects.filter(user_id=message.user_id).first()
+            or Contact.objects.filter(identities__anonymous_id=message.user_id).first()
+        )
         source = (
             Contact.objects.filter(user_id=previous).first()
             or Contact.objects.filter(identities__anonymous_id=previous).first()
         )
         if source is None and target is None:
-            batch.forget()
             raise Skip("neither previousId nor userId belongs to a known contact")
         if target is None:
-            source.user_id = source.user_id or message.user_id
-            source.save(update_fields=["user_id", "updated_at"])
-            if source.user_id != message.user_id:
+            # previousId (an anonymousId or an old userId) now answers to userId too.
+            if not source.user_id:
+                source.user_id = message.user_id
+                source.save(update_fields=["user_id", "updated_at"])
+            elif source.user_id != message.user_id:
                 ContactIdentity.objects.get_or_create(anonymous_id=message.user_id, defaults={"contact": source})
             target = source
         elif source is None:
             ContactIdentity.objects.get_or_create(anonymous_id=previous, defaults={"contact": target})
-        else:
+        elif source.pk != target.pk:
+            source_pk = source.pk
             target = contact_merge(source=source, target=target)
+            batch.gone[source_pk] = target
         batch.forget()
         message.contact = target
 
     def delete(self, batch: ContactBatch, message: InboxMessage) -> None:
+        from contacts.models import Contact
         from contacts.services import contact_erase, email_md5
 
+        if not message.user_id:
+            raise Skip("already erased: this delete request was redacted")
         batch.flush()
-        contact_erase(
+        before = set(batch.by_pk)
+        record = contact_erase(
             user_id=message.user_id,
             email=message.email,
             requested_by="segment delete",
             integration=self.integration,
             message_id=message.message_id,
         )
+        # Contacts of this chunk that the erase removed: rows pointing at them point nowhere.
+        remaining = set(Contact.objects.filter(pk__in=before).values_list("pk", flat=True))
+        for pk in before - remaining:
+            batch.gone[pk] = None
+        if record.contact_pk is not None:
+            batch.gone[record.contact_pk] = None
         batch.forget()
         # Later messages in this chunk must see the new suppression too.
         batch.suppressed_users.add(message.user_id)

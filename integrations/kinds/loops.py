@@ -17,5 +17,18 @@ class LoopsKind(ContactKind):
     create_requires = ("user_id", "email")
 
     def creation_requires(self, message):
-        # An event can create a contact from an email alone; identify needs both ids.
+        # Loops creates the contact for an event from its email when no identify came first.
         return ("email",) if message.type == "track" else self.create_requires
+
+    def missing_reason(self, message, missing):
+        if message.type == "track":
+            return (
+                "no contact matches this userId, and Loops needs an email (in properties, "
+                "context.traits or at the top level) to create one for an event"
+            )
+        return super().missing_reason(message, missing)
+
+    def page(self, batch, message):
+        from integrations.kinds.base import Skip
+
+        raise Skip("Loops does not use page or screen calls")

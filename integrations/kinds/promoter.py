@@ -19,11 +19,13 @@ class PromoterKind(ContactKind):
     default_daily_cap = 50_000
 
     def track(self, batch, message):
-        names = self.event_names()
-        if names and message.event not in names:
-            raise Skip(f"event {message.event!r} is not in this integration's event filter")
-        if not message.user_id or batch.find(user_id=message.user_id) is None:
-            raise Skip("userId was not identified before; Promoter surveys only identified contacts")
+        self.check_event_filter(message)
+        if not message.user_id:
+            raise Skip("Promoter surveys only identified contacts; this event has no userId")
+        if batch.find(user_id=message.user_id) is None:
+            raise Skip(
+                f"userId {message.user_id!r} was not identified before; Promoter surveys only identified contacts"
+            )
         super().track(batch, message)
 
     def page(self, batch, message):

@@ -36,9 +36,7 @@ class RetentlyKind(ContactKind):
     def track(self, batch, message):
         from contacts.properties import fold_name
 
-        names = self.event_names()
-        if names and message.event not in names:
-            raise Skip(f"event {message.event!r} matches no campaign; dismissed")
+        self.check_event_filter(message, "matches no campaign; dismissed")
         properties = properties_of(message)
         email = properties.get("email")
         if not isinstance(email, str) or "@" not in email:
