@@ -1,0 +1,230 @@
+"""The drain: final statuses, retries with backoff, poison messages, concurrency, query count."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from contacts.models import Contact, ContactEvent
+from integrations.drain import drain_inbox
+from integrations.models import InboxMessage, Integration
+from tests.conftest import SegmentClient, make_integration
+
+
+def post(client, path, body):
+    response = client.post(path, body)
+    assert response.status_code == 200, response.content
+
+
+def make_due():
+    InboxMessage.objects.exclude(next_attempt_at=None).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_each_row_ends_processed_skipped_or_failed(segment, drain):
+    client, _ = segment
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}},
+                {"type": "group", "userId": "u1", "groupId": "g1"},
+                {"type": "track", "anonymousId": "nobody", "event": "Viewed"},
+            ]
+        },
+    )
+    result = drain()
+    assert (result.processed, result.skipped, result.failed) == (1, 2, 0)
+    rows = {r.type: r for r in InboxMessage.objects.all()}
+    assert rows["identify"].status == "processed"
+    assert rows["identify"].contact.user_id == "u1"
+    assert rows["identify"].processed_at is not None
+    assert rows["group"].status == "skipped" and "group calls" in rows["group"].reason
+    assert rows["track"].status == "skipped" and "anonymous visitor" in rows["track"].reason
+    assert all(r.next_attempt_at is None and r.attempts == 1 for r in rows.values())
+    assert drain().total == 0
+
+
+def test_a_poison_message_fails_alone_and_is_retried_then_given_up(segment, drain, settings):
+    settings.INBOX_MAX_ATTEMPTS = 3
+    client, _ = segment
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}},
+                {"type": "identify", "userId": "poison", "messageId": "poison"},
+                {"type": "track", "userId": "u1", "event": "Bought"},
+            ]
+        },
+    )
+    # A row damaged in storage (a hand edit, a bad migration): its payload is not an object.
+    InboxMessage.objects.filter(message_id="poison").update(payload=["not", "an", "object"])
+    result = drain()
+    assert (result.processed, result.failed) == (2, 1)
+    assert ContactEvent.objects.get().name == "Bought"
+    poison = InboxMessage.objects.get(message_id="poison")
+    assert poison.status == "failed"
+    assert "AttributeError" in poison.reason
+    assert poison.attempts == 1
+    first_wait = poison.next_attempt_at - poison.processed_at
+    assert first_wait >= timedelta(seconds=29)
+    assert drain().total == 0  # not due yet: backoff
+
+    make_due()
+    drain()
+    poison.refresh_from_db()
+    assert poison.attempts == 2
+    assert poison.next_attempt_at - poison.processed_at > first_wait  # backs off further
+
+    make_due()
+    drain()
+    poison.refresh_from_db()
+    assert (poison.status, poison.attempts, poison.next_attempt_at) == ("failed", 3, None)
+    make_due()
+    assert drain().total == 0  # stays failed
+
+
+def test_an_integration_that_cannot_be_loaded_does_not_stop_the_others(db, drain):
+    broken, broken_key = make_integration("segment", name="broken")
+    good, good_key = make_integration("segment", name="good")
+    post(SegmentClient(broken_key), "/v1/identify", {"userId": "b1", "traits": {"email": "b@example.com"}})
+    post(SegmentClient(good_key), "/v1/identify", {"userId": "g1", "traits": {"email": "g@example.com"}})
+    # Its kind was removed from the code after the messages were accepted.
+    Integration.objects.filter(pk=broken.pk).update(kind="retired")
+    result = drain()
+    assert (result.processed, result.failed) == (1, 1)
+    row = InboxMessage.objects.get(integration=broken)
+    assert row.status == "failed"
+    assert "unknown kind" in row.reason
+    assert row.next_attempt_at is not None
+    assert Contact.objects.get().user_id == "g1"
+
+
+def test_disabled_integration_rows_are_skipped(segment, drain):
+    client, integration = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "u1@example.com"}})
+    Integration.objects.filter(pk=integration.pk).update(enabled=False)
+    drain()
+    row = InboxMessage.objects.get()
+    assert (row.status, row.reason, row.next_attempt_at) == ("skipped", "integration is disabled", None)
+
+
+def test_a_crashed_worker_leaves_rows_that_come_back(segment, drain):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "u1@example.com"}})
+    # A worker claimed the row and died: status processing, lease in the future.
+    InboxMessage.objects.update(status="processing", attempts=1, next_attempt_at=timezone.now() + timedelta(minutes=5))
+    assert drain().total == 0
+    make_due()
+    assert drain().processed == 1
+    assert InboxMessage.objects.get().attempts == 2
+
+
+def test_drain_queries_do_not_grow_with_messages(segment, django_assert_max_num_queries):
+    client, _ = segment
+    # 40 existing contacts with an anonymousId each, so the chunk mixes updates and creates.
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "userId": f"old{i}",
+                    "anonymousId": f"anon{i}",
+                    "traits": {"email": f"old{i}@x.io"},
+                }
+                for i in range(40)
+            ]
+        },
+    )
+    drain_inbox(max_seconds=30)
+    batch = []
+    for i in range(200):
+        if i % 3 == 0:
+            batch.append(
+                {
+                    "type": "identify",
+                    "userId": f"new{i}",
+                    "traits": {"email": f"new{i}@x.io", "plan": "pro", "seats": i, "mailingLists": {"news": True}},
+                }
+            )
+        elif i % 3 == 1:
+            batch.append(
+                {
+                    "type": "track",
+                    "userId": f"old{i % 40}",
+                    "event": "Bought",
+                    "properties": {"total": i},
+                    "context": {"traits": {"last_order": i}},
+                }
+            )
+        else:
+            batch.append({"type": "page", "anonymousId": f"anon{i % 40}", "name": "Pricing", "messageId": f"m{i}"})
+    post(client, "/v1/batch", {"batch": batch})
+    # Claim, preload, flush and status writes: a fixed handful, whatever the chunk size.
+    # (SQLite splits bulk updates at its 999-parameter limit, hence the headroom.)
+    with django_assert_max_num_queries(30):
+        result = drain_inbox(max_seconds=30)
+    assert result.processed == 200
+    assert Contact.objects.count() == 40 + 67
+    assert ContactEvent.objects.count() == 133
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_at_once_never_process_a_row_twice():
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED and concurrent writers need PostgreSQL")
+    integration, key = make_integration("segment")
+    client = SegmentClient(key)
+    users = [f"u{i}" for i in range(10)]
+    post(
+        client,
+        "/v1/batch",
+        {"batch": [{"type": "identify", "userId": u, "traits": {"email": f"{u}@x.io"}} for u in users]},
+    )
+    drain_inbox(max_seconds=30)
+    batch = []
+    for i in range(600):
+        user = users[i % 10]
+        if i % 2:
+            batch.append({"type": "track", "userId": user, "event": f"E{i}"})
+        else:
+            # Each identify sets its own property on a shared contact: a lost update shows.
+            batch.append({"type": "identify", "userId": user, "traits": {f"p{i}": i}})
+    for start in range(0, 600, 200):
+        post(client, "/v1/batch", {"batch": batch[start : start + 200]})
+
+    errors = []
+    barrier = threading.Barrier(2)
+
+    def work():
+        try:
+            barrier.wait()
+            drain_inbox(max_seconds=60, chunk=25)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    drain_inbox(max_seconds=30)  # anything a deadlock sent to retry
+    rows = InboxMessage.objects.exclude(type="identify", payload__traits__has_key="email")
+    assert rows.count() == 600
+    assert set(rows.values_list("status", flat=True)) == {"processed"}
+    assert set(rows.values_list("attempts", flat=True)) == {1}
+    assert ContactEvent.objects.count() == 300
+    assert Contact.objects.count() == 10
+    for contact in Contact.objects.all():
+        index = users.index(contact.user_id)
+        expected = {f"p{i}" for i in range(600) if i % 2 == 0 and i % 10 == index}
+        assert set(contact.properties) == expected
