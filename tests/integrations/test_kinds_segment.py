@@ -1,0 +1,72 @@
+"""The generic segment kind: every partner rule that does not conflict, looser identity."""
+
+from contacts.models import Contact, ContactEvent, ListMembership
+from contacts.services import contact_unsubscribe
+from integrations.models import InboxMessage
+from tests.conftest import SegmentClient, make_integration
+
+
+def post(client, path, body):
+    response = client.post(path, body)
+    assert response.status_code == 200, response.content
+
+
+def test_either_id_creates_a_contact(segment, drain):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "only-user", "traits": {"plan": "a"}})
+    post(client, "/v1/identify", {"anonymousId": "a1", "traits": {"email": "only@example.com"}})
+    # A track creates the contact too: Segment sends events before identifies all the time.
+    post(client, "/v1/track", {"userId": "tracked", "event": "Signed Up", "properties": {"via": "ads"}})
+    drain()
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
+    assert Contact.objects.count() == 3
+    assert ContactEvent.objects.get().contact.user_id == "tracked"
+
+
+def test_loops_and_promoter_rules_apply_to_the_generic_kind(db, drain):
+    integration, key = make_integration("segment", fixed_mailing_list="all", event_filter="Signed Up")
+    client = SegmentClient(key)
+    post(
+        client,
+        "/v1/identify",
+        {
+            "userId": "u1",
+            "traits": {
+                "email": "u1@example.com",
+                "subscribed": False,
+                "companyName": "ACME",
+                "mailingLists": [{"listId": "l1"}],
+            },
+        },
+    )
+    post(client, "/v1/track", {"userId": "u1", "event": "Other"})
+    drain()
+    contact = Contact.objects.get()
+    assert contact.subscribed is False
+    assert contact.properties == {"company_name": "ACME"}
+    assert dict(ListMembership.objects.values_list("mailing_list__list_id", "subscribed")) == {"l1": True, "all": True}
+    assert InboxMessage.objects.get(type="track").status == "skipped"
+
+
+def test_a_new_contact_with_an_unsubscribed_email_starts_unsubscribed(segment, drain):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "gone@example.com"}})
+    drain()
+    contact_unsubscribe(contacts=Contact.objects.all(), reason="asked by email")
+    Contact.objects.all().delete()  # e.g. removed by staff; the suppression remains
+    post(client, "/v1/identify", {"userId": "u2", "traits": {"email": "GONE@example.com"}})
+    drain()
+    contact = Contact.objects.get()
+    assert contact.user_id == "u2"
+    assert contact.subscribed is False
+
+
+def test_an_uploaded_suppression_does_not_block_contacts(segment, drain):
+    # Uploaded suppressions (Retention.com's "known contacts") stop sending out, not storing.
+    from contacts.services import suppressions_add
+
+    suppressions_add(emails=["known@example.com"])
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "k", "traits": {"email": "known@example.com"}})
+    drain()
+    assert Contact.objects.get().subscribed is True
