@@ -91,6 +91,13 @@ def machine_line() -> str:
     )
 
 
+def load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
 def truncate(*models) -> None:
     from django.db import connection
 
@@ -117,6 +124,7 @@ class Report:
     def __init__(self, title: str) -> None:
         self.title = title
         self.rows: list[tuple[str, str, str, str]] = []
+        self.load_at_start = load_average()
 
     def add(self, name: str, measured: str, target: str = "", met: bool | None = None, detail: str = "") -> None:
         """`detail` is printed as the figure comes in, but kept out of the final table."""
@@ -129,6 +137,8 @@ class Report:
         print()
         print(f"== {self.title} ==")
         print(machine)
+        # Other work on the box (a test suite, another benchmark) skews every figure: show it.
+        print(f"load average (1 min): {self.load_at_start} at start, {load_average()} at end")
         widths = [max(len(r[i]) for r in [("figure", "measured", "target", ""), *self.rows]) for i in range(4)]
         header = ("figure", "measured", "target", "")
         for row in [header, *self.rows]:
