@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     allow_header_conformance,
@@ -32,6 +34,18 @@ CHECKS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Schemathesis calls the WSGI app directly, so Django's request signals close the database
+    connection after each request, and with it the test transaction on PostgreSQL. Django's own
+    test client detaches the same handler; do as it does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def key(db):
     _, key = make_integration("segment", name="schemathesis")
@@ -55,14 +69,14 @@ def test_schema_documents_every_inbound_operation():
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_inbound_operations_conform_to_the_schema(case, key):
     case.call_and_validate(headers={"Authorization": basic(key)}, checks=CHECKS)
 
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_inbound_operations_without_a_key_conform_too(case):
     response = case.call_and_validate(checks=CHECKS)
     # Schemathesis also tries other methods (405, or 200 for OPTIONS); a POST needs a key.
