@@ -15,11 +15,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--kind", required=True, choices=sorted(KINDS))
         parser.add_argument("--name", required=True)
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings")
+        # dest must not be "settings": that is Django's own --settings (the settings module).
+        # Sharing it made every run fail: None without --set, and with --set Django tried to
+        # use the list as DJANGO_SETTINGS_MODULE.
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_values")
 
-    def handle(self, *args, kind, name, settings, **options):
+    def handle(self, *args, kind, name, set_values, **options):
         values = {}
-        for item in settings:
+        for item in set_values or []:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise CommandError(f"--set takes key=value, not {item!r}")
