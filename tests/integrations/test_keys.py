@@ -1,0 +1,68 @@
+"""API keys: publickey.secretkey, secret kept hashed, rotation revokes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from integrations.keys import api_key_check, api_key_create, api_key_rotate
+from integrations.models import ApiKey
+from tests.conftest import make_integration
+
+pytestmark = pytest.mark.django_db
+
+
+def test_key_shape_and_hashed_storage():
+    integration, key = make_integration("segment")
+    public_id, _, secret = key.partition(".")
+    row = ApiKey.objects.get(integration=integration)
+    assert row.public_id == public_id
+    assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in row.secret_hash
+    assert api_key_check(key) == integration
+    assert api_key_check(f"  {key}\n") == integration
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda k: k + "x",
+        lambda k: k[:-1],
+        lambda k: k.partition(".")[0],
+        lambda k: "." + k.partition(".")[2],
+        lambda k: k.replace(".", ""),
+        lambda k: k.partition(".")[0] + "\x00." + k.partition(".")[2],
+        lambda k: k.partition(".")[0].upper() + "." + k.partition(".")[2],
+    ],
+)
+def test_a_mangled_key_is_refused(mangle):
+    _, key = make_integration("segment")
+    assert api_key_check(mangle(key)) is None
+
+
+def test_rotation_revokes_every_active_key_and_issues_a_new_one():
+    integration, first = make_integration("segment")
+    second = api_key_create(integration=integration)
+    new = api_key_rotate(integration=integration)
+    assert api_key_check(first) is None
+    assert api_key_check(second) is None
+    assert api_key_check(new) == integration
+    assert integration.api_keys.filter(revoked_at__isnull=True).count() == 1
+
+
+def test_disabled_integration_keys_are_refused_and_work_again_when_enabled():
+    integration, key = make_integration("segment")
+    integration.enabled = False
+    integration.save()
+    assert api_key_check(key) is None
+    integration.enabled = True
+    integration.save()
+    assert api_key_check(key) == integration
+
+
+def test_keys_are_unique_per_integration():
+    first, first_key = make_integration("segment", name="a")
+    second, second_key = make_integration("segment", name="b")
+    assert first_key != second_key
+    assert (api_key_check(first_key), api_key_check(second_key)) == (first, second)
