@@ -151,8 +151,12 @@ class ContactAdmin(admin.ModelAdmin):
         query = Q(email__startswith=term.lower()) | Q(user_id=term)
         words = term.split()
         if len(words) == 2:
+            # Exact matches in the usual spellings, not iexact: UPPER() would defeat the index.
             first, last = words
-            query |= Q(first_name__iexact=first, last_name__iexact=last)
+            query |= Q(
+                first_name__in={first, first.lower(), first.capitalize()},
+                last_name__in={last, last.lower(), last.capitalize()},
+            )
         elif len(words) == 1 and "@" not in term:
             variants = {term, term.lower(), term.capitalize()}
             query |= Q(last_name__in=variants) | Q(first_name__in=variants)

@@ -83,7 +83,9 @@ class Contact(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["-created_at"], name="contact_created"),
+            # The admin orders by -created_at then -pk.
+            models.Index(fields=["-created_at", "-id"], name="contact_created"),
+            models.Index(fields=["first_name"], name="contact_first_name"),
             models.Index(fields=["subscribed", "-created_at"], name="contact_subscribed"),
             models.Index(fields=["last_name", "first_name"], name="contact_name"),
         ]
@@ -192,7 +194,10 @@ class Suppression(models.Model):
                 name="suppression_has_key",
             )
         ]
-        indexes = [models.Index(fields=["reason", "-created_at"], name="suppression_reason")]
+        indexes = [
+            models.Index(fields=["reason", "-created_at"], name="suppression_reason"),
+            models.Index(fields=["-created_at"], name="suppression_created"),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.user_id or self.email_md5 or "suppression"

@@ -135,7 +135,9 @@ class InboxMessage(models.Model):
             models.Index(fields=["id"], condition=Q(next_attempt_at__isnull=False), name="inbox_due"),
             models.Index(fields=["status", "-received_at"], name="inbox_status_received"),
             models.Index(fields=["integration", "-received_at"], name="inbox_integration_received"),
-            models.Index(fields=["-received_at"], name="inbox_received"),
+            models.Index(fields=["-received_at", "-id"], name="inbox_received"),
+            # Staff search by messageId alone (the unique index leads with integration).
+            models.Index(fields=["message_id"], name="inbox_message_id"),
         ]
 
     def __str__(self) -> str:

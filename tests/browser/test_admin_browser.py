@@ -5,7 +5,6 @@ Screenshots go to test-artifacts/ for a human look. Skipped when Chromium is not
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -33,10 +32,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def page(transactional_db, live_server):
+def page(transactional_db, live_server, monkeypatch):
     playwright_api = pytest.importorskip("playwright.sync_api")
-    # The sync API runs an event loop in this thread; Django's ORM calls from the test are still sync.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # The sync API runs an event loop in this thread; Django's ORM calls from the test are still
+    # sync. Scoped to the test: a leaked variable would fail `check --deploy` in later tests.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
