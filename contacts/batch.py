@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.bulk import bulk_update
 from contacts.models import (
     AudienceMembership,
     Contact,
@@ -438,7 +439,7 @@ class ContactBatch:
             fields = sorted(self.dirty_fields | {"updated_at", "last_seen_at"})
             # In pk order, so two workers updating the same contacts lock them in one order.
             rows = [self.dirty[pk] for pk in sorted(self.dirty)]
-            Contact.objects.bulk_update(rows, fields, batch_size=500)
+            bulk_update(Contact, rows, fields)
         if self.identities:
             ContactIdentity.objects.bulk_create(
                 [ContactIdentity(contact_id=i.contact.pk, anonymous_id=i.anonymous_id) for i in self.identities],

@@ -19,6 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.bulk import bulk_update
 from contacts.batch import ContactBatch
 from integrations.kinds.base import Refuse, Skip
 from integrations.models import InboxMessage, InboxStatus
@@ -104,7 +105,7 @@ def apply_rows(rows: list[InboxMessage]) -> None:
         if not integration.enabled:
             for row in group:
                 finish(row, InboxStatus.SKIPPED, "integration is disabled")
-            InboxMessage.objects.bulk_update(group, STATUS_FIELDS)
+            bulk_update(InboxMessage, group, STATUS_FIELDS)
             continue
         try:
             with transaction.atomic():
@@ -120,7 +121,7 @@ def apply_rows(rows: list[InboxMessage]) -> None:
                 row.contact = None
                 row.warnings = []
                 fail(row, f"{type(error).__name__}: {error}", permanent=False)
-            InboxMessage.objects.bulk_update(group, STATUS_FIELDS)
+            bulk_update(InboxMessage, group, STATUS_FIELDS)
 
 
 def _apply_alone(integration, row: InboxMessage) -> None:
@@ -165,7 +166,7 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
         while contact is not None and contact.pk in batch.gone:
             contact = batch.gone[contact.pk]
         row.contact = contact
-    InboxMessage.objects.bulk_update(rows, STATUS_FIELDS, batch_size=500)
+    bulk_update(InboxMessage, rows, STATUS_FIELDS)
 
 
 def drain_inbox(*, max_seconds: float = 50, chunk: int | None = None, max_rows: int | None = None) -> DrainResult:

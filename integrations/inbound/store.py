@@ -44,12 +44,11 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
     """Insert rows; return the message ids that were new."""
     if not rows:
         return set()
+    if connection.vendor == "postgresql":
+        return _inbox_insert_unnest(integration=integration, rows=rows, received_at=received_at)
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in INBOX_COLUMNS)
-    json_placeholder = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    row_placeholder = (
-        "(" + ", ".join(json_placeholder if c in ("payload", "warnings") else "%s" for c in INBOX_COLUMNS) + ")"
-    )
+    row_placeholder = "(" + ", ".join(["%s"] * len(INBOX_COLUMNS)) + ")"
     received = _dt(received_at)
     inserted: set[str] = set()
     with connection.cursor() as cursor:
@@ -66,7 +65,7 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
                         row["anonymous_id"],
                         row["email"],
                         row["event"],
-                        orjson.dumps(row["payload"], option=orjson.OPT_NON_STR_KEYS).decode(),
+                        _json(row["payload"]),
                         _dt(row["timestamp"]),
                         received,
                         "pending",
@@ -83,6 +82,52 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
                 + " ON CONFLICT (integration_id, message_id) DO NOTHING RETURNING message_id"
             )
             cursor.execute(sql, params)
+            inserted.update(r[0] for r in cursor.fetchall())
+    return inserted
+
+
+def _json(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# PostgreSQL: one array parameter per varying column and unnest(), instead of 15 placeholders
+# a row. The statement stays short whatever the batch size, and psycopg has far less to quote.
+_UNNEST_SQL = """
+INSERT INTO integrations_inboxmessage (
+    integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
+    message_id, type, user_id, anonymous_id, email, event, payload, timestamp
+)
+SELECT %s, %s, 'pending', %s, 0, '', '[]'::jsonb,
+       v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[])
+    AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts)
+ON CONFLICT (integration_id, message_id) DO NOTHING
+RETURNING message_id
+"""
+
+
+def _inbox_insert_unnest(*, integration: Integration, rows: list[dict], received_at: datetime) -> set[str]:
+    assert InboxMessage._meta.db_table == "integrations_inboxmessage"
+    inserted: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            cursor.execute(
+                _UNNEST_SQL,
+                [
+                    integration.pk,
+                    received_at,
+                    received_at,
+                    [r["message_id"] for r in chunk],
+                    [r["type"] for r in chunk],
+                    [r["user_id"] for r in chunk],
+                    [r["anonymous_id"] for r in chunk],
+                    [r["email"] for r in chunk],
+                    [r["event"] for r in chunk],
+                    [_json(r["payload"]) for r in chunk],
+                    [r["timestamp"] for r in chunk],
+                ],
+            )
             inserted.update(r[0] for r in cursor.fetchall())
     return inserted
 
