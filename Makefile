@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE := config.settings
 
 .PHONY: run test lint bench install dev-install migrate clean
 
@@ -32,7 +31,7 @@ run: migrate
 
 test: dev-install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: dev-install
 	$(BIN)/ruff check .
