@@ -7,10 +7,27 @@ of the drain's time. On PostgreSQL we send each column as one array parameter an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import orjson
 from django.db import connections, models, router
+
+
+@contextmanager
+def server_cursor(connection) -> Iterator:
+    """A psycopg cursor with server-side parameter binding, in the Django connection's transaction.
+
+    Django's PostgreSQL cursors bind client-side: every array element is quoted in Python,
+    which cost more than the statement itself for 500-row arrays. Server-side binding sends
+    the arrays as parameters.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    # Errors surface as Django's DatabaseError family, as from any Django cursor.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _value(field: models.Field, value, connection):
@@ -40,7 +57,7 @@ def bulk_update(model: type[models.Model], objs: Sequence[models.Model], fields:
     aliases = [f"c{i}" for i in range(len(targets))]
     params = [[_value(pk, obj.pk, connection) for obj in objs]]
     params += [[_value(f, getattr(obj, f.attname), connection) for obj in objs] for f in targets]
-    arrays = ", ".join(f"%s::{_array_type(f, connection)}" for f in [pk, *targets])
+    arrays = ", ".join(f"%b::{_array_type(f, connection)}" for f in [pk, *targets])
     assignments = ", ".join(f"{column} = v.{alias}" for column, alias in zip(columns, aliases, strict=True))
     # Only quoted model table and column names are interpolated; values are array parameters.
     sql = (
@@ -48,6 +65,6 @@ def bulk_update(model: type[models.Model], objs: Sequence[models.Model], fields:
         f"FROM unnest({arrays}) AS v(pk, {', '.join(aliases)}) "
         f"WHERE t.{quote(pk.column)} = v.pk"
     )
-    with connection.cursor() as cursor:
+    with server_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -14,6 +14,7 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.bulk import server_cursor
 from integrations.models import DailyUsage, InboxMessage, Integration, RejectedMessage
 
 INSERT_CHUNK = 1000
@@ -99,7 +100,7 @@ INSERT INTO integrations_inboxmessage (
 )
 SELECT %s, %s, 'pending', %s, 0, '', '[]'::jsonb,
        v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[])
     AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts)
 ON CONFLICT (integration_id, message_id) DO NOTHING
 RETURNING message_id
@@ -109,7 +110,7 @@ RETURNING message_id
 def _inbox_insert_unnest(*, integration: Integration, rows: list[dict], received_at: datetime) -> set[str]:
     assert InboxMessage._meta.db_table == "integrations_inboxmessage"
     inserted: set[str] = set()
-    with connection.cursor() as cursor:
+    with server_cursor(connection) as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
             cursor.execute(
