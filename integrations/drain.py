@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -108,12 +108,17 @@ def apply_rows(rows: list[InboxMessage]) -> None:
             bulk_update(InboxMessage, group, STATUS_FIELDS)
             continue
         try:
-            with transaction.atomic():
-                _apply_group(integration, group)
+            _apply_group_atomic(integration, group)
+        except IntegrityError:
+            # Usually another worker created the same new contact first. Its row is committed
+            # now, so a second pass over the whole group finds it and costs one chunk, not
+            # 500 single-row transactions.
+            try:
+                _apply_group_atomic(integration, group)
+            except DatabaseError as error:
+                _apply_each(integration, group, error)
         except DatabaseError as error:
-            log.warning("chunk flush failed (%s); applying %d rows one by one", error, len(group))
-            for row in group:
-                _apply_alone(integration, row)
+            _apply_each(integration, group, error)
         except Exception as error:  # noqa: BLE001 - e.g. a kind no longer installed
             # Not the messages' fault: fail the group with backoff, never the whole drain.
             log.exception("integration %s could not apply its messages", integration.pk)
@@ -122,6 +127,20 @@ def apply_rows(rows: list[InboxMessage]) -> None:
                 row.warnings = []
                 fail(row, f"{type(error).__name__}: {error}", permanent=False)
             bulk_update(InboxMessage, group, STATUS_FIELDS)
+
+
+def _apply_group_atomic(integration, group: list[InboxMessage]) -> None:
+    for row in group:
+        row.contact = None
+        row.warnings = []
+    with transaction.atomic():
+        _apply_group(integration, group)
+
+
+def _apply_each(integration, group: list[InboxMessage], error: Exception) -> None:
+    log.warning("chunk flush failed (%s); applying %d rows one by one", error, len(group))
+    for row in group:
+        _apply_alone(integration, row)
 
 
 def _apply_alone(integration, row: InboxMessage) -> None:
