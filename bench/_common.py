@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -143,3 +144,18 @@ class Report:
         header = ("figure", "measured", "target", "")
         for row in [header, *self.rows]:
             print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+def event_properties(n: int, rng: random.Random) -> dict:
+    return {
+        "order_id": f"o-{n}",
+        "total": round(rng.random() * 500, 2),
+        "currency": "USD",
+        "items": rng.randrange(1, 9),
+        "coupon": rng.choice(["", "SPRING", "VIP"]),
+        "category": rng.choice(["books", "games", "tools"]),
+        "first_order": rng.random() < 0.2,
+        "channel": "web",
+        "campaign": "bench",
+        "step": rng.randrange(1, 5),
+    }

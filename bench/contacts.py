@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, machine_line, setup_django, truncate  # noqa: E402
+from bench._common import ROOT, Report, bench_env, event_properties, machine_line, setup_django, truncate  # noqa: E402
 
 TARGET_APPLY = 3_000  # messages/s
 TARGET_IMPORT_S = 300  # 1M lines
@@ -52,21 +52,6 @@ def traits(n: int, rng: random.Random) -> dict:
         "signup_date": f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 28):02d}",
         "referrer": rng.choice(["google", "friend", "ad", "blog"]),
         "logins": rng.randrange(0, 500),
-    }
-
-
-def event_properties(n: int, rng: random.Random) -> dict:
-    return {
-        "order_id": f"o-{n}",
-        "total": round(rng.random() * 500, 2),
-        "currency": "USD",
-        "items": rng.randrange(1, 9),
-        "coupon": rng.choice(["", "SPRING", "VIP"]),
-        "category": rng.choice(["books", "games", "tools"]),
-        "first_order": rng.random() < 0.2,
-        "channel": "web",
-        "campaign": "bench",
-        "step": rng.randrange(1, 5),
     }
 
 

@@ -33,7 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, machine_line, percentile, setup_django, truncate  # noqa: E402
+from bench._common import (  # noqa: E402
+    ROOT,
+    Report,
+    bench_env,
+    event_properties,
+    machine_line,
+    percentile,
+    setup_django,
+    truncate,
+)
 
 TARGET_BATCH = 10_000  # messages/s
 TARGET_SINGLE = 1_000  # calls/s
@@ -63,18 +72,7 @@ def make_message(tag: str, n: int, *, users: int, rng: random.Random, track_only
             **base,
             "type": "track",
             "event": rng.choice(["Order Completed", "Product Viewed", "Signed In", "Plan Upgraded"]),
-            "properties": {
-                "order_id": f"o-{n}",
-                "total": round(rng.random() * 500, 2),
-                "currency": "USD",
-                "items": rng.randrange(1, 9),
-                "coupon": rng.choice(["", "SPRING", "VIP"]),
-                "category": rng.choice(["books", "games", "tools"]),
-                "first_order": rng.random() < 0.2,
-                "channel": "web",
-                "campaign": "bench",
-                "step": rng.randrange(1, 5),
-            },
+            "properties": event_properties(n, rng),
         }
     return {
         **base,

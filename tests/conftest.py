@@ -53,3 +53,13 @@ def drain(db):
         return drain_inbox(max_seconds=30)
 
     return run
+
+
+@pytest.fixture
+def staff(client, db):
+    """The test client logged in as a superuser."""
+    from tests.test_admin_support import make_superuser
+
+    make_superuser()
+    client.login(username="admin", password="pw-for-tests-only")
+    return client

@@ -6,17 +6,15 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from tests.test_admin_support import make_superuser, populate
+from tests.test_admin_support import populate
 
 MODELS = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
 
 @pytest.fixture
-def staff_client(client, db):
-    make_superuser()
-    client.login(username="admin", password="pw-for-tests-only")
+def staff_client(staff):
     populate()
-    return client
+    return staff
 
 
 @pytest.mark.parametrize(("model", "model_admin"), MODELS, ids=[m._meta.label for m, _ in MODELS])

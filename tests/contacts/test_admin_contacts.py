@@ -23,18 +23,11 @@ from contacts.models import (
     Suppression,
 )
 from contacts.services import email_md5
-from tests.test_admin_support import make_superuser, populate
+from tests.test_admin_support import populate
 
 CONTACTS = reverse("admin:contacts_contact_changelist")
 SUPPRESSIONS = reverse("admin:contacts_suppression_changelist")
 UPLOAD = reverse("admin:contacts_suppression_upload")
-
-
-@pytest.fixture
-def staff(client, db):
-    make_superuser()
-    client.login(username="admin", password="pw-for-tests-only")
-    return client
 
 
 @pytest.fixture

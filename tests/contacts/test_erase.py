@@ -13,22 +13,10 @@ from contacts.models import (
 from contacts.services import contact_erase
 from integrations.models import InboxMessage
 from tests.conftest import SegmentClient, make_integration
+from tests.seeds import SEED_PAYLOADS
 
 # Refersion's seed delete, as printed (context and integrations as empty arrays).
-SEED_DELETE = {
-    "type": "delete",
-    "channel": "server",
-    "messageId": "delete-022bb90c-bbac-11e4-8dfc-aa07a5b093db",
-    "projectId": "abcd123",
-    "userId": "5678",
-    "context": [],
-    "integrations": [],
-    "email": "peter@example.com",
-    "receivedAt": "2019-02-19T23:58:54.387Z",
-    "sentAt": "2019-02-19T21:58:54.387Z",
-    "originalTimestamp": "2019-02-19T23:58:54.387Z",
-    "timestamp": "2019-02-19T23:58:54.387Z",
-}
+SEED_DELETE = SEED_PAYLOADS["refersion_delete"]
 PETER = {
     "userId": "5678",
     "anonymousId": "anon-peter",

@@ -11,17 +11,9 @@ from django.utils import timezone
 from integrations.admin_tools import COUNT_CAP, EstimatedCountPaginator
 from integrations.models import InboxMessage, InboxStatus, RejectedMessage
 from tests.conftest import SegmentClient, make_integration
-from tests.test_admin_support import make_superuser
 
 INBOX = reverse("admin:integrations_inboxmessage_changelist")
 REJECTED = reverse("admin:integrations_rejectedmessage_changelist")
-
-
-@pytest.fixture
-def staff(client, db):
-    make_superuser()
-    client.login(username="admin", password="pw-for-tests-only")
-    return client
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ from integrations.keys import api_key_check
 from integrations.kinds.base import KINDS
 from integrations.models import ApiKey, Integration
 from tests.conftest import SegmentClient, make_integration
-from tests.test_admin_support import form_data, make_superuser
+from tests.test_admin_support import form_data
 
 CHANGELIST = reverse("admin:integrations_integration_changelist")
-
-
-@pytest.fixture
-def staff(client, db):
-    make_superuser()
-    client.login(username="admin", password="pw-for-tests-only")
-    return client
 
 
 def change_url(integration: Integration) -> str:

@@ -1,25 +1,16 @@
 """Loops, from the seed (001): contacts, subscribed, mailing lists, events."""
 
+import copy
+
 import pytest
 
 from contacts.models import Contact, ContactEvent, ListMembership
 from integrations.models import InboxMessage
 from tests.conftest import SegmentClient, make_integration
+from tests.seeds import SEED_PAYLOADS
 
 # The seed's test event, exactly as printed (email at the top level).
-SEED_IDENTIFY = {
-    "messageId": "segment-test-message-gt3ds8",
-    "timestamp": "2023-05-24T17:58:30.352Z",
-    "type": "identify",
-    "email": "[email protected]",
-    "traits": {
-        "firstName": "Adam",
-        "favoriteColor": "blue",
-        "favoriteNumber": 42,
-        "mailingLists": [{"listId": "1234567890", "subscribed": True}],
-    },
-    "userId": "test-user-a5h7xb",
-}
+SEED_IDENTIFY = copy.deepcopy(SEED_PAYLOADS["loops_identify"])
 # The seed prints a Cloudflare-obfuscated address; the email the test means is a real one.
 SEED_IDENTIFY["email"] = "adam@example.com"
 
