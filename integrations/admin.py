@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest
@@ -16,7 +17,7 @@ from django.utils.safestring import SafeString
 from integrations.admin_forms import field_name, form_for_kind
 from integrations.admin_tools import EstimatedCountPaginator, pretty_json
 from integrations.inbound.store import drain_soon
-from integrations.keys import api_key_create, api_key_rotate
+from integrations.keys import api_key_cache_clear, api_key_create, api_key_rotate
 from integrations.kinds.base import KINDS
 from integrations.models import ApiKey, DailyUsage, InboxMessage, InboxStatus, Integration, RejectedMessage
 
@@ -160,7 +161,7 @@ class IntegrationAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"New API key for {name}: {key} — copy it now, it is not shown again.", messages.WARNING
             )
-        summary = f"Rotated {len(rotated)} key(s); the old keys now get 401."
+        summary = f"Rotated {len(rotated)} key(s); the old keys get 401 on every web process within {settings.API_KEY_CACHE_SECONDS:g} s."
         if skipped:
             summary += f" Skipped {skipped} outbound integration(s), which have no inbound key."
         self.message_user(request, summary, messages.SUCCESS)
@@ -168,11 +169,13 @@ class IntegrationAdmin(admin.ModelAdmin):
     @admin.action(description="Enable")
     def enable(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         count = queryset.filter(enabled=False).update(enabled=True, updated_at=timezone.now())
+        api_key_cache_clear()
         self.message_user(request, f"Enabled {count} integration(s).", messages.SUCCESS)
 
     @admin.action(description="Disable (inbound calls get 401, nothing is sent)")
     def disable(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         count = queryset.filter(enabled=True).update(enabled=False, updated_at=timezone.now())
+        api_key_cache_clear()
         self.message_user(request, f"Disabled {count} integration(s).", messages.SUCCESS)
 
 

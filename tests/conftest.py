@@ -63,3 +63,12 @@ def staff(client, db):
     make_superuser()
     client.login(username="admin", password="pw-for-tests-only")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _forget_remembered_keys():
+    """Each test starts with no API key remembered from another test's (rolled back) data."""
+    from integrations.keys import api_key_cache_clear
+
+    api_key_cache_clear()
+    yield

@@ -126,12 +126,15 @@ def test_enable_and_disable_report_counts(staff):
     second, _ = make_integration("segment", name="B")
     Integration.objects.filter(pk=second.pk).update(enabled=False)
     both = [first.pk, second.pk]
+    # The key is in use (and so remembered by this process) when staff disable it.
+    assert SegmentClient(key).post("/v1/track", {"userId": "u", "event": "x"}).status_code == 200
     response = staff.post(CHANGELIST, {"action": "disable", "_selected_action": both}, follow=True)
     assert "Disabled 1 integration(s)." in messages_of(response)
     assert not Integration.objects.filter(enabled=True).exists()
     assert SegmentClient(key).post("/v1/track", {"userId": "u", "event": "x"}).status_code == 401
     response = staff.post(CHANGELIST, {"action": "enable", "_selected_action": both}, follow=True)
     assert "Enabled 2 integration(s)." in messages_of(response)
+    assert SegmentClient(key).post("/v1/track", {"userId": "u", "event": "x"}).status_code == 200
 
 
 def test_changelist_shows_todays_requests_against_the_cap_and_the_key_prefix(staff):
