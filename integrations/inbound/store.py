@@ -8,6 +8,7 @@ both speak it, so there is one code path.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import datetime
 
 import orjson
@@ -113,22 +114,7 @@ def _inbox_insert_unnest(*, integration: Integration, rows: list[dict], received
     with server_cursor(connection) as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            cursor.execute(
-                _UNNEST_SQL,
-                [
-                    integration.pk,
-                    received_at,
-                    received_at,
-                    [r["message_id"] for r in chunk],
-                    [r["type"] for r in chunk],
-                    [r["user_id"] for r in chunk],
-                    [r["anonymous_id"] for r in chunk],
-                    [r["email"] for r in chunk],
-                    [r["event"] for r in chunk],
-                    [_json(r["payload"]) for r in chunk],
-                    [r["timestamp"] for r in chunk],
-                ],
-            )
+            cursor.execute(_UNNEST_SQL, [integration.pk, received_at, received_at, *_columns(chunk).values()])
             inserted.update(r[0] for r in cursor.fetchall())
     return inserted
 
@@ -150,6 +136,104 @@ def usage_bump(*, integration: Integration, requests: int = 1, messages: int = 0
     with connection.cursor() as cursor:
         cursor.execute(sql, [integration.pk, connection.ops.adapt_datefield_value(day), requests, messages, rejected])
         return cursor.fetchone()[0]
+
+
+def request_store(
+    *, integration: Integration, rows: list[dict], received_at: datetime, rejected: int = 0
+) -> set[str] | None:
+    """Count one inbound request against today's usage and, within the cap, store its rows.
+
+    Returns the message ids that were new, or None when the daily cap is spent (nothing
+    stored). A request over the cap counts as a request and one rejection, never as messages,
+    and the count stays even when the caller rolls back: it is not an error.
+    """
+    if connection.vendor == "postgresql":
+        return _request_store_one_statement(
+            integration=integration, rows=rows, received_at=received_at, rejected=rejected
+        )
+    with transaction.atomic():
+        used = usage_bump(integration=integration, requests=1)
+        spent = integration.daily_cap is not None and used > integration.daily_cap
+        if spent:
+            usage_bump(integration=integration, requests=0, rejected=1)
+        else:
+            usage_bump(integration=integration, requests=0, messages=len(rows), rejected=rejected)
+            inserted = inbox_insert(integration=integration, rows=rows, received_at=received_at)
+    return None if spent else inserted
+
+
+# PostgreSQL: the usage count, the cap check and the inbox insert in one statement, so a single
+# call costs one round trip and one commit instead of five. The usage row is locked only from
+# this statement until its commit.
+_STORE_SQL = """
+WITH usage AS (
+    INSERT INTO integrations_dailyusage AS u (integration_id, day, requests, messages, rejected)
+    VALUES (
+        %(integration)s, %(day)s, 1,
+        CASE WHEN %(cap)s::bigint IS NULL OR %(cap)s::bigint >= 1 THEN %(messages)s::int ELSE 0 END,
+        CASE WHEN %(cap)s::bigint IS NULL OR %(cap)s::bigint >= 1 THEN %(rejected)s::int ELSE 1 END
+    )
+    ON CONFLICT (integration_id, day) DO UPDATE SET
+        requests = u.requests + 1,
+        messages = u.messages
+            + CASE WHEN %(cap)s::bigint IS NULL OR u.requests + 1 <= %(cap)s::bigint THEN %(messages)s::int ELSE 0 END,
+        rejected = u.rejected
+            + CASE WHEN %(cap)s::bigint IS NULL OR u.requests + 1 <= %(cap)s::bigint THEN %(rejected)s::int ELSE 1 END
+    RETURNING requests
+), stored AS (
+    INSERT INTO integrations_inboxmessage (
+        integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
+        message_id, type, user_id, anonymous_id, email, event, payload, timestamp
+    )
+    SELECT %(integration)s, %(received)s, 'pending', %(received)s, 0, '', '[]'::jsonb,
+           v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts
+    FROM unnest(
+        %(message_id)b::text[], %(type)b::text[], %(user_id)b::text[], %(anonymous_id)b::text[],
+        %(email)b::text[], %(event)b::text[], %(payload)b::jsonb[], %(ts)b::timestamptz[]
+    ) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts)
+    WHERE %(cap)s::bigint IS NULL OR (SELECT requests FROM usage) <= %(cap)s::bigint
+    ON CONFLICT (integration_id, message_id) DO NOTHING
+    RETURNING message_id
+)
+SELECT (SELECT requests FROM usage), ARRAY(SELECT message_id FROM stored)
+"""
+
+
+def _request_store_one_statement(
+    *, integration: Integration, rows: list[dict], received_at: datetime, rejected: int
+) -> set[str] | None:
+    assert InboxMessage._meta.db_table == "integrations_inboxmessage"
+    assert DailyUsage._meta.db_table == "integrations_dailyusage"
+    cap = integration.daily_cap
+    params = {
+        "integration": integration.pk,
+        "day": received_at.date(),
+        "cap": cap,
+        "messages": len(rows),
+        "rejected": rejected,
+        "received": received_at,
+        **_columns(rows),
+    }
+    # Alone it commits by itself. Inside a caller's transaction it gets a savepoint, so a
+    # failure leaves that transaction usable, as a failed atomic() block would.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), server_cursor(connection) as cursor:
+        cursor.execute(_STORE_SQL, params)
+        used, inserted = cursor.fetchone()
+    return None if cap is not None and used > cap else set(inserted)
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    """The varying inbox columns as one list each, for unnest()."""
+    return {
+        "message_id": [r["message_id"] for r in rows],
+        "type": [r["type"] for r in rows],
+        "user_id": [r["user_id"] for r in rows],
+        "anonymous_id": [r["anonymous_id"] for r in rows],
+        "email": [r["email"] for r in rows],
+        "event": [r["event"] for r in rows],
+        "payload": [_json(r["payload"]) for r in rows],
+        "ts": [r["timestamp"] for r in rows],
+    }
 
 
 def _text(value: str) -> str:
@@ -179,17 +263,13 @@ def rejection_rows(
     ]
 
 
-def record_rejection(*, keep_row: bool = True, **kwargs) -> None:
-    """Keep a refused request for staff, best effort: failing to record never turns a 4xx into a 5xx.
-
-    Requests refused by the daily cap are only counted: a client hammering past its cap must
-    not fill the table.
-    """
+def record_rejection(*, keep_row: bool = True, count_usage: bool = True, **kwargs) -> None:
+    """Keep a refused request for staff, best effort: failing to record never turns a 4xx into a 5xx."""
     try:
         with transaction.atomic():
             if keep_row:
                 RejectedMessage.objects.bulk_create(rejection_rows(**kwargs))
-            if kwargs.get("integration") is not None:
+            if count_usage and kwargs.get("integration") is not None:
                 usage_bump(integration=kwargs["integration"], requests=1, rejected=len(kwargs["problems"]))
     except Exception:  # noqa: BLE001 - the answer to the caller must stay the 4xx
         import logging

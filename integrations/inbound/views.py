@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import zlib
+from contextlib import nullcontext
 from datetime import timedelta
 
 import orjson
@@ -25,7 +26,7 @@ from rest_framework.views import APIView
 
 from integrations.inbound import schema
 from integrations.inbound.spec import SpecError, encoded_size, normalize
-from integrations.inbound.store import drain_soon, inbox_insert, record_rejection, rejection_rows, usage_bump
+from integrations.inbound.store import drain_soon, record_rejection, rejection_rows, request_store
 from integrations.keys import api_key_check
 from integrations.models import Integration, RejectedMessage
 
@@ -33,9 +34,13 @@ log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict | None = None, *, counted: bool = False
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        # True when the request is already in today's usage (refused by the daily cap).
+        self.counted = counted
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
@@ -164,7 +169,10 @@ class SegmentEndpoint(APIView):
         except Refused as refused:
             record_rejection(
                 integration=self.integration,
-                keep_row=refused.status != 429,
+                # Requests refused by the daily cap are only counted: a client hammering past
+                # its cap must not fill the table.
+                keep_row=not refused.counted,
+                count_usage=not refused.counted,
                 path=django_request.path,
                 status=refused.status,
                 problems=[{"code": refused.code, "message": refused.message, "body": self._body_text(django_request)}],
@@ -271,19 +279,13 @@ class SegmentEndpoint(APIView):
             seen.add(row["message_id"])
             rows.append(row)
 
-        with transaction.atomic():
-            used = usage_bump(integration=integration, messages=len(rows), rejected=len(problems))
-            cap = integration.daily_cap
-            if cap is not None and used > cap:
-                transaction.set_rollback(True)
-                raise Refused(
-                    429,
-                    "rate_limited",
-                    f"this integration's daily cap of {cap} requests is spent; it resets at 00:00 UTC",
-                    {"Retry-After": str(seconds_to_midnight())},
-                )
-            inserted = inbox_insert(integration=integration, rows=rows, received_at=received_at)
-            if problems:
+        # Batch items refused by the spec are kept for staff in the same transaction as the
+        # stored ones; a clean request needs no transaction of its own (one statement).
+        with transaction.atomic() if problems else nullcontext():
+            inserted = request_store(
+                integration=integration, rows=rows, received_at=received_at, rejected=len(problems)
+            )
+            if inserted is not None and problems:
                 RejectedMessage.objects.bulk_create(
                     rejection_rows(
                         integration=integration,
@@ -295,6 +297,14 @@ class SegmentEndpoint(APIView):
                 )
             if inserted:
                 transaction.on_commit(drain_soon)
+        if inserted is None:
+            raise Refused(
+                429,
+                "rate_limited",
+                f"this integration's daily cap of {integration.daily_cap} requests is spent; it resets at 00:00 UTC",
+                {"Retry-After": str(seconds_to_midnight())},
+                counted=True,
+            )
 
         if not batch_shape:
             return JsonResponse({"success": True})

@@ -370,6 +370,26 @@ def test_daily_cap_spent_is_429_with_retry_after(db):
     assert DailyUsage.objects.get(integration=integration).requests == 4
 
 
+def test_usage_counts_requests_messages_and_rejections_past_the_cap_too(db):
+    integration, key = make_integration("segment", daily_cap=2)
+    client = SegmentClient(key)
+    mixed = {"batch": [{"type": "track", "userId": "u1", "event": "E", "messageId": f"m{i}"} for i in range(2)]}
+    mixed["batch"].append({"type": "track", "userId": "u1"})  # no event: rejected by index
+    response = client.post("/v1/batch", mixed)
+    assert response.json()["accepted"] == 2
+    assert RejectedMessage.objects.filter(integration=integration, index=2, code="missing_field").count() == 1
+    usage = DailyUsage.objects.get(integration=integration)
+    assert (usage.requests, usage.messages, usage.rejected) == (1, 2, 1)
+
+    assert client.post("/v1/track", {"userId": "u1", "event": "E", "messageId": "m2"}).status_code == 200
+    # Past the cap, a batch with a bad item is refused whole: counted, its items not kept.
+    assert_error(client.post("/v1/batch", mixed), 429, "rate_limited")
+    usage.refresh_from_db()
+    assert (usage.requests, usage.messages, usage.rejected) == (3, 3, 2)
+    assert RejectedMessage.objects.filter(integration=integration).count() == 1
+    assert InboxMessage.objects.filter(integration=integration).count() == 3
+
+
 def test_daily_cap_is_per_integration(db):
     capped, capped_key = make_integration("segment", name="capped", daily_cap=1)
     _, other_key = make_integration("segment", name="other")
