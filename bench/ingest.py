@@ -10,7 +10,8 @@ created and migrated when missing; its inbox and contacts are emptied first). It
   (c) the ceiling: the same rows written with psycopg COPY from one process;
   (d) drain throughput: messages/s applied by integrations.drain.drain_inbox.
 
-Clients are separate processes (no GIL sharing with each other) using http.client on loopback.
+Clients are separate processes (no GIL sharing with each other) sending pre-encoded HTTP/1.1
+requests on loopback with a minimal socket client.
 They share the machine's cores with gunicorn and PostgreSQL, as a load generator on the same
 box always does. The figures are printed against the targets; nothing is asserted.
 """
@@ -93,39 +94,79 @@ def make_message(tag: str, n: int, *, users: int, rng: random.Random, track_only
 
 
 # --- HTTP load ------------------------------------------------------------------------------
+class LeanConnection:
+    """A minimal HTTP/1.1 client over one socket: pre-encoded requests, responses read by
+    Content-Length. http.client's header building and email-parser responses cost the load
+    generator about as much CPU as the server spent, on the same two cores."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def request(self, raw: bytes) -> int:
+        """Send one request; return the status. Reconnects when the server closes."""
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(raw)
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection mid-response")
+            buffer += chunk
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:])}
+        length = int(headers.get(b"content-length", b"0"))
+        while len(body) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection mid-body")
+            body += chunk
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()  # gunicorn's sync workers close after each response
+        return status
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
 def _client(index, port, auth, path, bodies_spec, barrier, results):  # runs in a child process
     import orjson
 
     tag, start, count, batch, users = bodies_spec
     rng = random.Random(index)
-    bodies = []
+    requests = []
     for r in range(count):
         first = start + r * batch
         messages = [
             make_message(tag, first + i, users=users, rng=rng, track_only=path == "/v1/track") for i in range(batch)
         ]
-        body = {"batch": messages} if batch > 1 or path.endswith("batch") else messages[0]
-        bodies.append(orjson.dumps(body))
-    headers = {"Authorization": auth, "Content-Type": "application/json"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = orjson.dumps({"batch": messages} if batch > 1 or path.endswith("batch") else messages[0])
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    conn = LeanConnection(port)
     latencies, errors = [], 0
     barrier.wait()
     t0 = time.monotonic()
-    for body in bodies:
+    for raw in requests:
         started = time.perf_counter()
         try:
-            conn.request("POST", path, body, headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
+            if conn.request(raw) != 200:
                 errors += 1
-            if response.getheader("connection", "").lower() == "close":
-                conn.close()  # gunicorn's sync workers close after each response
-        except (OSError, http.client.HTTPException):
+        except OSError:
             errors += 1
             conn.close()
         latencies.append(time.perf_counter() - started)
     t1 = time.monotonic()
+    conn.close()
     results.put((t0, t1, latencies, errors))
 
 
