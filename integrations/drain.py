@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common.bulk import bulk_update
 from contacts.batch import ContactBatch
 from integrations.kinds.base import Refuse, Skip
-from integrations.models import InboxMessage, InboxStatus
+from integrations.models import InboxMessage, InboxStatus, Integration
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +56,35 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 4 ** max(attempts - 1, 0), 6 * 3600))
 
 
+_CLAIM_SQL = """
+UPDATE integrations_inboxmessage
+SET status = %s, next_attempt_at = %s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM integrations_inboxmessage
+    WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %s
+    ORDER BY id LIMIT %s {lock}
+)
+RETURNING {columns}
+"""
+
+
 def claim(limit: int) -> list[InboxMessage]:
+    """Take up to `limit` due rows in one statement: find, lease and read them together.
+
+    On PostgreSQL the inner SELECT skips rows another worker holds; SQLite runs one writer at
+    a time, so the single statement is enough there.
+    """
+    assert InboxMessage._meta.db_table == "integrations_inboxmessage"
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            InboxMessage.objects.filter(next_attempt_at__lte=now)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
-        )
-        if not ids:
-            return []
-        InboxMessage.objects.filter(id__in=ids).update(
-            status=InboxStatus.PROCESSING, next_attempt_at=now + LEASE, attempts=F("attempts") + 1
-        )
-    rows = list(InboxMessage.objects.filter(id__in=ids).select_related("integration"))
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in InboxMessage._meta.concrete_fields)
+    # Only the model's own quoted column names and a fixed lock clause are interpolated.
+    sql = _CLAIM_SQL.format(lock=lock, columns=columns)
+    rows = list(InboxMessage.objects.raw(sql, [InboxStatus.PROCESSING, now + LEASE, now, limit]))
+    if rows:
+        integrations = Integration.objects.in_bulk({row.integration_id for row in rows})
+        for row in rows:
+            row.integration = integrations[row.integration_id]
     # One person's messages in the order they happened; stamps guard across chunks.
     rows.sort(key=lambda r: (r.timestamp, r.id))
     return rows
