@@ -149,7 +149,8 @@ class AudienceMembership(models.Model):
 class ContactEvent(models.Model):
     """The timeline: track, page and screen calls on a contact."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # event_contact_time leads with the contact and serves the foreign key: no second index.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
     integration = models.ForeignKey("integrations.Integration", null=True, on_delete=models.SET_NULL, related_name="+")
     # One event per inbox message, so a re-run chunk never adds it twice.
     inbox_message_id = models.BigIntegerField(null=True, blank=True, unique=True)
