@@ -68,3 +68,39 @@ def bulk_update(model: type[models.Model], objs: Sequence[models.Model], fields:
     with server_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def bulk_insert(model: type[models.Model], objs: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
+    """Insert `objs` in one statement; without `ignore_conflicts`, set their primary keys.
+
+    Django's bulk_create binds client-side, quoting every value in Python; here each column is
+    one array parameter bound server-side. With `ignore_conflicts` rows that hit a unique
+    constraint are skipped and primary keys are not set (which rows were new is unknown).
+    """
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, ignore_conflicts=ignore_conflicts, batch_size=500)
+        return
+    meta = model._meta
+    pk = meta.pk
+    fields = [f for f in meta.local_concrete_fields if f is not pk]
+    quote = connection.ops.quote_name
+    params = [[_value(f, f.pre_save(obj, True), connection) for obj in objs] for f in fields]
+    arrays = ", ".join(f"%b::{_array_type(f, connection)}" for f in fields)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    # Only quoted model table and column names are interpolated; values are array parameters.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}){conflict} RETURNING {quote(pk.column)}"
+    )
+    with server_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        pks = [row[0] for row in cursor.fetchall()]
+    if not ignore_conflicts:
+        # RETURNING follows the order of unnest's rows, as Django's own bulk_create relies on.
+        for obj, value in zip(objs, pks, strict=True):
+            setattr(obj, pk.attname, value)
+            obj._state.adding = False
+            obj._state.db = connection.alias

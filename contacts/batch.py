@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from common.bulk import bulk_update
+from common.bulk import bulk_insert, bulk_update
 from contacts.models import (
     AudienceMembership,
     Contact,
@@ -432,7 +432,7 @@ class ContactBatch:
             self.definitions.update(self.new_definitions)
             self.new_definitions = {}
         if self.new:
-            Contact.objects.bulk_create(self.new)
+            bulk_insert(Contact, self.new)
             for contact in self.new:
                 self.by_pk[contact.pk] = contact
         if self.dirty:
@@ -441,7 +441,8 @@ class ContactBatch:
             rows = [self.dirty[pk] for pk in sorted(self.dirty)]
             bulk_update(Contact, rows, fields)
         if self.identities:
-            ContactIdentity.objects.bulk_create(
+            bulk_insert(
+                ContactIdentity,
                 [ContactIdentity(contact_id=i.contact.pk, anonymous_id=i.anonymous_id) for i in self.identities],
                 ignore_conflicts=True,
             )
@@ -452,7 +453,7 @@ class ContactBatch:
         if self.events:
             for event in self.events:
                 event.contact_id = event.contact.pk
-            ContactEvent.objects.bulk_create(self.events, ignore_conflicts=True, batch_size=500)
+            bulk_insert(ContactEvent, self.events, ignore_conflicts=True)
         self._reset_pending()
 
     def _flush_memberships(self) -> None:

@@ -6,6 +6,7 @@ ISO 8601 string (date or datetime), collection as a list of str.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, date, datetime
@@ -29,6 +30,12 @@ def fold_name(key: str) -> str | None:
     """favoriteColor → favorite_color, 'Signup Date' → signup_date; None if it cannot be a name."""
     if not isinstance(key, str) or not key or len(key) > 100:
         return None
+    return _fold(key)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold(key: str) -> str | None:
+    # The same few trait names arrive millions of times: fold each once per process.
     name = _SEPARATORS.sub("_", _CAMEL.sub("_", key.strip())).lower().strip("_")
     name = re.sub(r"_+", "_", name)
     return name if _NAME.match(name) else None
