@@ -250,6 +250,7 @@ def copy_ceiling(*, integration, rows: int, users: int) -> dict:
 
     from integrations.inbound.spec import normalize
     from integrations.inbound.store import INBOX_COLUMNS
+    from integrations.lanes import lane_of
     from integrations.models import InboxMessage
 
     rng = random.Random(7)
@@ -285,6 +286,7 @@ def copy_ceiling(*, integration, rows: int, users: int) -> dict:
                         0,
                         "",
                         "[]",
+                        lane_of(row["user_id"], row["anonymous_id"]),
                     )
                 )
     copy_s = time.perf_counter() - t0

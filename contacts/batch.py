@@ -94,6 +94,8 @@ class ContactBatch:
         # Contacts erased or merged away during this chunk: pk → the contact that replaces
         # it (None when erased). Inbox rows still pointing at them are repointed on save.
         self.gone: dict[int, Contact | None] = {}
+        # AnonymousIds this chunk tied to a contact: their waiting inbox rows can now apply.
+        self.linked_anonymous_ids: set[str] = set()
         self._reset_pending()
 
     def _reset_pending(self) -> None:
@@ -263,6 +265,7 @@ class ContactBatch:
             return  # it already points at someone else; alias is how two people become one
         self.by_anon[anonymous_id] = contact
         self.identities.append(ContactIdentity(contact=contact, anonymous_id=anonymous_id))
+        self.linked_anonymous_ids.add(anonymous_id)
 
     def touch(self, contact: Contact, ts: datetime | None = None, *fields: str) -> None:
         contact.updated_at = timezone.now()

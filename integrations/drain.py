@@ -1,9 +1,8 @@
 """Drain the inbox: claim due rows in chunks and hand them to their integration's kind.
 
-Claiming uses SELECT … FOR UPDATE SKIP LOCKED on PostgreSQL, so several qclusters drain at
-once without taking the same rows. A claim pushes `next_attempt_at` out by a lease: if the
-worker dies, the rows come due again by themselves. Every row ends processed, skipped (with
-the reason) or failed (with the error); transient failures are retried with backoff.
+Claims (integrations/claim.py) let several workers and qclusters drain at once. Every row
+ends processed, skipped (with the reason) or failed (with the error); transient failures are
+retried with backoff.
 """
 
 from __future__ import annotations
@@ -15,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from common.bulk import bulk_update
 from contacts.batch import ContactBatch
-from integrations.kinds.base import Refuse, Skip
-from integrations.models import InboxMessage, InboxStatus, Integration
+from integrations.claim import claimed
+from integrations.kinds.base import Refuse, Skip, Wait
+from integrations.models import InboxMessage, InboxStatus
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 STATUS_FIELDS = ["status", "next_attempt_at", "reason", "warnings", "processed_at", "contact"]
 
 
@@ -33,13 +32,14 @@ STATUS_FIELDS = ["status", "next_attempt_at", "reason", "warnings", "processed_a
 class DrainResult:
     processed: int = 0
     skipped: int = 0
+    waiting: int = 0
     failed: int = 0
     chunks: int = 0
     by_status: dict = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return self.processed + self.skipped + self.failed
+        return self.processed + self.skipped + self.waiting + self.failed
 
     def add(self, rows: list[InboxMessage]) -> None:
         for row in rows:
@@ -47,6 +47,10 @@ class DrainResult:
                 self.processed += 1
             elif row.status == InboxStatus.SKIPPED:
                 self.skipped += 1
+            elif row.status == InboxStatus.WAITING:
+                self.waiting += 1
+            elif row.status == InboxStatus.PENDING:
+                continue  # woken by an identify in its own chunk: counted when applied
             else:
                 self.failed += 1
 
@@ -54,40 +58,6 @@ class DrainResult:
 def backoff(attempts: int) -> timedelta:
     """30 s, 2 min, 8 min, 32 min… capped at 6 hours."""
     return timedelta(seconds=min(30 * 4 ** max(attempts - 1, 0), 6 * 3600))
-
-
-_CLAIM_SQL = """
-UPDATE integrations_inboxmessage
-SET status = %s, next_attempt_at = %s, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM integrations_inboxmessage
-    WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= %s
-    ORDER BY id LIMIT %s {lock}
-)
-RETURNING {columns}
-"""
-
-
-def claim(limit: int) -> list[InboxMessage]:
-    """Take up to `limit` due rows in one statement: find, lease and read them together.
-
-    On PostgreSQL the inner SELECT skips rows another worker holds; SQLite runs one writer at
-    a time, so the single statement is enough there.
-    """
-    assert InboxMessage._meta.db_table == "integrations_inboxmessage"
-    now = timezone.now()
-    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in InboxMessage._meta.concrete_fields)
-    # Only the model's own quoted column names and a fixed lock clause are interpolated.
-    sql = _CLAIM_SQL.format(lock=lock, columns=columns)
-    rows = list(InboxMessage.objects.raw(sql, [InboxStatus.PROCESSING, now + LEASE, now, limit]))
-    if rows:
-        integrations = Integration.objects.in_bulk({row.integration_id for row in rows})
-        for row in rows:
-            row.integration = integrations[row.integration_id]
-    # One person's messages in the order they happened; stamps guard across chunks.
-    rows.sort(key=lambda r: (r.timestamp, r.id))
-    return rows
 
 
 def finish(row: InboxMessage, status: str, reason: str = "") -> None:
@@ -180,6 +150,8 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
             # In memory, no savepoint: a database error aborts the whole group instead,
             # and apply_rows retries it row by row.
             behaviour.apply(batch, row)
+        except Wait as wait:
+            finish(row, InboxStatus.WAITING, str(wait))
         except Skip as skip:
             finish(row, InboxStatus.SKIPPED, str(skip))
         except Refuse as refuse:
@@ -192,6 +164,8 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
         else:
             finish(row, InboxStatus.PROCESSED)
     batch.flush()
+    if batch.linked_anonymous_ids:
+        wake_waiting(rows, batch.linked_anonymous_ids)
     for row in rows:
         # Rows that named a contact erased or merged away later in the chunk.
         contact = row.contact
@@ -199,6 +173,19 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
             contact = batch.gone[contact.pk]
         row.contact = contact
     bulk_update(InboxMessage, rows, STATUS_FIELDS)
+
+
+def wake_waiting(rows: list[InboxMessage], anonymous_ids: set[str]) -> None:
+    """Anonymous visitors just identified: their waiting rows come due again, in this chunk's
+    rows as in those stored by earlier chunks. Their lanes may differ from this one, so they
+    are applied by whichever worker holds theirs."""
+    now = timezone.now()
+    for row in rows:
+        if row.status == InboxStatus.WAITING and row.anonymous_id in anonymous_ids:
+            row.status, row.reason, row.next_attempt_at, row.processed_at = InboxStatus.PENDING, "", now, None
+    InboxMessage.objects.filter(status=InboxStatus.WAITING, anonymous_id__in=anonymous_ids).update(
+        status=InboxStatus.PENDING, reason="", next_attempt_at=now
+    )
 
 
 def drain_inbox(*, max_seconds: float = 50, chunk: int | None = None, max_rows: int | None = None) -> DrainResult:
@@ -210,10 +197,10 @@ def drain_inbox(*, max_seconds: float = 50, chunk: int | None = None, max_rows: 
         limit = chunk if max_rows is None else min(chunk, max_rows - result.total)
         if limit <= 0:
             break
-        rows = claim(limit)
-        if not rows:
-            break
-        apply_rows(rows)
+        with claimed(limit) as rows:
+            if not rows:
+                break
+            apply_rows(rows)
         # Rows not saved by a failed group (database down) keep their lease and come back.
         result.add(rows)
         result.chunks += 1

@@ -95,6 +95,7 @@ class InboxStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     PROCESSED = "processed", "Processed"
     SKIPPED = "skipped", "Skipped"
+    WAITING = "waiting", "Waiting for identify"
     FAILED = "failed", "Failed"
 
 
@@ -124,10 +125,11 @@ class InboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     reason = models.TextField(blank=True, help_text="Why it was skipped, or the last error.")
     warnings = models.JSONField(default=list, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    contact = models.ForeignKey(
-        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    lane = models.PositiveSmallIntegerField(
+        default=0, help_text="Drain lane, from the userId (or anonymousId): one worker applies a person's messages."
     )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey("contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = "inbox message"
@@ -135,7 +137,7 @@ class InboxMessage(models.Model):
             models.UniqueConstraint(fields=["integration", "message_id"], name="inbox_unique_message"),
         ]
         indexes = [
-            models.Index(fields=["id"], condition=Q(next_attempt_at__isnull=False), name="inbox_due"),
+            models.Index(fields=["lane", "id"], condition=Q(next_attempt_at__isnull=False), name="inbox_due_lane"),
             models.Index(fields=["status", "-received_at"], name="inbox_status_received"),
             models.Index(fields=["integration", "-received_at"], name="inbox_integration_received"),
             models.Index(fields=["-received_at", "-id"], name="inbox_received"),
@@ -145,6 +147,8 @@ class InboxMessage(models.Model):
             models.Index(fields=["email"], name="inbox_email"),
             # The type filter, newest first: rare types (alias) are found without a long scan.
             models.Index(fields=["type", "-received_at"], name="inbox_type_received"),
+            # Rows of anonymous visitors, found again when an identify names their anonymousId.
+            models.Index(fields=["anonymous_id"], condition=Q(status="waiting"), name="inbox_waiting_anonymous"),
         ]
 
     def __str__(self) -> str:

@@ -15,5 +15,10 @@ def ensure_schedules(**kwargs) -> None:
     for spec in SCHEDULES:
         Schedule.objects.update_or_create(
             name=spec["name"],
-            defaults={"func": spec["func"], "schedule_type": Schedule.MINUTES, "minutes": spec["minutes"], "repeats": -1},
+            defaults={
+                "func": spec["func"],
+                "schedule_type": Schedule.MINUTES,
+                "minutes": spec["minutes"],
+                "repeats": -1,
+            },
         )

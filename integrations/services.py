@@ -35,8 +35,10 @@ def settings_clean(*, kind: str, values: dict[str, Any]) -> tuple[dict, dict]:
         else:
             spec = kind_class.setting(name)
             if spec is None:
-                known = ", ".join([*MODEL_SETTINGS, *(s.name for s in kind_class.settings)]) if kind_class.inbound else ", ".join(
-                    s.name for s in kind_class.settings
+                known = (
+                    ", ".join([*MODEL_SETTINGS, *(s.name for s in kind_class.settings)])
+                    if kind_class.inbound
+                    else ", ".join(s.name for s in kind_class.settings)
                 )
                 raise ValueError(f"{kind} has no setting {name!r}; it takes: {known}")
             options[name] = spec.parse(raw)
@@ -44,7 +46,9 @@ def settings_clean(*, kind: str, values: dict[str, Any]) -> tuple[dict, dict]:
 
 
 @transaction.atomic
-def integration_create(*, kind: str, name: str, settings: dict[str, Any] | None = None) -> tuple[Integration, str | None]:
+def integration_create(
+    *, kind: str, name: str, settings: dict[str, Any] | None = None
+) -> tuple[Integration, str | None]:
     """Create an integration; inbound kinds get an API key, returned once in full."""
     kind_class = get_kind(kind)
     fields, options = settings_clean(kind=kind, values=settings or {})

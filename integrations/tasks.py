@@ -10,4 +10,9 @@ from integrations.drain import drain_inbox as _drain
 
 def drain_inbox() -> dict:
     result = _drain(max_seconds=50)
-    return {"processed": result.processed, "skipped": result.skipped, "failed": result.failed}
+    return {
+        "processed": result.processed,
+        "skipped": result.skipped,
+        "waiting": result.waiting,
+        "failed": result.failed,
+    }

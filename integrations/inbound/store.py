@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from common.bulk import server_cursor
+from integrations.lanes import lane_of
 from integrations.models import DailyUsage, InboxMessage, Integration, RejectedMessage
 
 INSERT_CHUNK = 1000
@@ -35,6 +36,7 @@ INBOX_COLUMNS = (
     "attempts",
     "reason",
     "warnings",
+    "lane",
 )
 
 
@@ -75,6 +77,7 @@ def inbox_insert(*, integration: Integration, rows: list[dict], received_at: dat
                         0,
                         "",
                         "[]",
+                        lane_of(row["user_id"], row["anonymous_id"]),
                     )
                 )
             # Only quoted model table and column names and %s placeholders are interpolated.
@@ -97,12 +100,13 @@ def _json(value) -> str:
 _UNNEST_SQL = """
 INSERT INTO integrations_inboxmessage (
     integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
-    message_id, type, user_id, anonymous_id, email, event, payload, timestamp
+    message_id, type, user_id, anonymous_id, email, event, payload, timestamp, lane
 )
 SELECT %s, %s, 'pending', %s, 0, '', '[]'::jsonb,
-       v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[])
-    AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts)
+       v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts, v.lane
+FROM unnest(
+    %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[], %b::int2[]
+) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts, lane)
 ON CONFLICT (integration_id, message_id) DO NOTHING
 RETURNING message_id
 """
@@ -183,14 +187,14 @@ WITH usage AS (
 ), stored AS (
     INSERT INTO integrations_inboxmessage (
         integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
-        message_id, type, user_id, anonymous_id, email, event, payload, timestamp
+        message_id, type, user_id, anonymous_id, email, event, payload, timestamp, lane
     )
     SELECT %(integration)s, %(received)s, 'pending', %(received)s, 0, '', '[]'::jsonb,
-           v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts
+           v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts, v.lane
     FROM unnest(
         %(message_id)b::text[], %(type)b::text[], %(user_id)b::text[], %(anonymous_id)b::text[],
-        %(email)b::text[], %(event)b::text[], %(payload)b::jsonb[], %(ts)b::timestamptz[]
-    ) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts)
+        %(email)b::text[], %(event)b::text[], %(payload)b::jsonb[], %(ts)b::timestamptz[], %(lane)b::int2[]
+    ) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts, lane)
     WHERE %(cap)s::bigint IS NULL OR (SELECT requests FROM usage) <= %(cap)s::bigint
     ON CONFLICT (integration_id, message_id) DO NOTHING
     RETURNING message_id
@@ -233,6 +237,7 @@ def _columns(rows: list[dict]) -> dict[str, list]:
         "event": [r["event"] for r in rows],
         "payload": [_json(r["payload"]) for r in rows],
         "ts": [r["timestamp"] for r in rows],
+        "lane": [lane_of(r["user_id"], r["anonymous_id"]) for r in rows],
     }
 
 

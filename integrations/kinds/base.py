@@ -22,6 +22,11 @@ class Skip(Exception):
     """The message is valid but this integration does not apply it (filtered, not eligible)."""
 
 
+class Wait(Skip):
+    """Valid, but about an anonymous visitor nobody has identified yet. The row waits in the
+    inbox and is applied again once an identify or alias links its anonymousId to a contact."""
+
+
 class Refuse(Exception):
     """The message cannot be applied as sent. Permanent: retrying will not help."""
 

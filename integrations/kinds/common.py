@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from integrations.kinds.base import UNKNOWN_TRAITS, Kind, Refuse, Skip
+from integrations.kinds.base import UNKNOWN_TRAITS, Kind, Refuse, Skip, Wait
 
 if TYPE_CHECKING:
     from contacts.batch import ContactBatch
@@ -99,7 +99,7 @@ class ContactKind(Kind):
             if missing:
                 raise Refuse(self.missing_reason(message, missing))
             if not (message.user_id or email):
-                raise Skip("anonymous visitor with no known contact; kept in the inbox until identified")
+                raise Wait("anonymous visitor with no known contact; waits in the inbox until identified")
             contact = batch.create(
                 user_id=message.user_id, email=email, anonymous_id=message.anonymous_id, ts=message.timestamp
             )
@@ -214,6 +214,7 @@ class ContactKind(Kind):
             target = source
         elif source is None:
             ContactIdentity.objects.get_or_create(anonymous_id=previous, defaults={"contact": target})
+            batch.linked_anonymous_ids.add(previous)
         elif source.pk != target.pk:
             source_pk = source.pk
             target = contact_merge(source=source, target=target)

@@ -61,14 +61,61 @@ def test_anonymous_id_is_not_trusted_for_a_different_user(segment, drain):
     assert Contact.objects.get(user_id="u2").properties == {"plan": "two"}
 
 
-def test_unknown_anonymous_visitor_is_skipped_with_reason(segment, drain):
+def test_unknown_anonymous_visitor_waits_until_identified_then_lands_on_the_contact(segment, drain):
     client, _ = segment
-    post(client, "/v1/page", {"anonymousId": "nobody", "name": "Home"})
+    post(client, "/v1/page", {"anonymousId": "visitor-1", "name": "Home", "timestamp": "2024-01-01T00:00:00Z"})
     drain()
     row = InboxMessage.objects.get()
-    assert row.status == "skipped"
+    assert row.status == "waiting"
     assert "anonymous visitor" in row.reason
     assert not Contact.objects.exists()
+    # Days later the visitor signs up: the waiting page is applied to the new contact.
+    post(client, "/v1/identify", {"userId": "u1", "anonymousId": "visitor-1", "traits": {"email": "u1@x.io"}})
+    result = drain()
+    row.refresh_from_db()
+    contact = Contact.objects.get()
+    assert (row.status, row.reason, row.contact) == ("processed", "", contact)
+    assert [(e.type, e.name) for e in contact.events.all()] == [("page", "Home")]
+    assert result.processed == 2 and result.waiting == 0
+
+
+def test_a_visitor_identified_in_the_same_chunk_is_not_left_waiting(segment, drain):
+    client, _ = segment
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "anonymousId": "v2", "event": "Viewed", "timestamp": "2024-01-01T00:00:00Z"},
+                {"type": "identify", "userId": "u2", "anonymousId": "v2", "timestamp": "2024-01-01T00:01:00Z"},
+            ]
+        },
+    )
+    drain()
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
+    assert Contact.objects.get(user_id="u2").events.get().name == "Viewed"
+
+
+def test_alias_wakes_the_visitor_it_names(segment, drain):
+    client, _ = segment
+    post(client, "/v1/track", {"anonymousId": "v3", "event": "Viewed"})
+    post(client, "/v1/identify", {"userId": "u3", "traits": {"email": "u3@x.io"}})
+    drain()
+    assert InboxMessage.objects.get(event="Viewed").status == "waiting"
+    post(client, "/v1/alias", {"previousId": "v3", "userId": "u3"})
+    drain()
+    assert InboxMessage.objects.get(event="Viewed").status == "processed"
+    assert Contact.objects.get(user_id="u3").events.get().name == "Viewed"
+
+
+def test_other_visitors_keep_waiting(segment, drain):
+    client, _ = segment
+    post(client, "/v1/page", {"anonymousId": "v4", "name": "Home"})
+    post(client, "/v1/page", {"anonymousId": "v5", "name": "Home"})
+    drain()
+    post(client, "/v1/identify", {"userId": "u4", "anonymousId": "v4"})
+    drain()
+    assert InboxMessage.objects.get(anonymous_id="v5").status == "waiting"
 
 
 def test_alias_of_anonymous_id_to_user_id(segment, drain):

@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contacts.models import Contact, ContactEvent
 from integrations.drain import drain_inbox
+from integrations.lanes import LANES
 from integrations.models import InboxMessage, Integration
 from tests.conftest import SegmentClient, make_integration
 
@@ -36,13 +38,13 @@ def test_each_row_ends_processed_skipped_or_failed(segment, drain):
         },
     )
     result = drain()
-    assert (result.processed, result.skipped, result.failed) == (1, 2, 0)
+    assert (result.processed, result.skipped, result.waiting, result.failed) == (1, 1, 1, 0)
     rows = {r.type: r for r in InboxMessage.objects.all()}
     assert rows["identify"].status == "processed"
     assert rows["identify"].contact.user_id == "u1"
     assert rows["identify"].processed_at is not None
     assert rows["group"].status == "skipped" and "group calls" in rows["group"].reason
-    assert rows["track"].status == "skipped" and "anonymous visitor" in rows["track"].reason
+    assert rows["track"].status == "waiting" and "anonymous visitor" in rows["track"].reason
     assert all(r.next_attempt_at is None and r.attempts == 1 for r in rows.values())
     assert drain().total == 0
 
@@ -124,27 +126,9 @@ def test_a_crashed_worker_leaves_rows_that_come_back(segment, drain):
     assert InboxMessage.objects.get().attempts == 2
 
 
-def test_drain_queries_do_not_grow_with_messages(segment, django_assert_max_num_queries):
-    client, _ = segment
-    # 40 existing contacts with an anonymousId each, so the chunk mixes updates and creates.
-    post(
-        client,
-        "/v1/batch",
-        {
-            "batch": [
-                {
-                    "type": "identify",
-                    "userId": f"old{i}",
-                    "anonymousId": f"anon{i}",
-                    "traits": {"email": f"old{i}@x.io"},
-                }
-                for i in range(40)
-            ]
-        },
-    )
-    drain_inbox(max_seconds=30)
+def _mixed_batch(first: int, count: int) -> list[dict]:
     batch = []
-    for i in range(200):
+    for i in range(first, first + count):
         if i % 3 == 0:
             batch.append(
                 {
@@ -165,14 +149,44 @@ def test_drain_queries_do_not_grow_with_messages(segment, django_assert_max_num_
             )
         else:
             batch.append({"type": "page", "anonymousId": f"anon{i % 40}", "name": "Pricing", "messageId": f"m{i}"})
-    post(client, "/v1/batch", {"batch": batch})
-    # Claim, preload, flush and status writes: a fixed handful, whatever the chunk size.
+    return batch
+
+
+def test_drain_queries_do_not_grow_with_messages(segment):
+    client, _ = segment
+    # 40 existing contacts with an anonymousId each, so the chunk mixes updates and creates.
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "userId": f"old{i}",
+                    "anonymousId": f"anon{i}",
+                    "traits": {"email": f"old{i}@x.io"},
+                }
+                for i in range(40)
+            ]
+        },
+    )
+    drain_inbox(max_seconds=30)
+    counts = {}
+    for first, count in ((0, 150), (150, 450)):
+        post(client, "/v1/batch", {"batch": _mixed_batch(first, count)})
+        with CaptureQueriesContext(connection) as queries:
+            result = drain_inbox(max_seconds=30)
+        assert result.processed == count
+        counts[count] = (len(queries), result.chunks)
+    # Claim, preload, flush and status writes: a fixed handful a chunk, whatever its size.
     # (SQLite splits bulk updates at its 999-parameter limit, hence the headroom.)
-    with django_assert_max_num_queries(30):
-        result = drain_inbox(max_seconds=30)
-    assert result.processed == 200
-    assert Contact.objects.count() == 40 + 67
-    assert ContactEvent.objects.count() == 133
+    for queries, chunks in counts.values():
+        assert queries <= 24 * chunks + 3 * LANES
+    # Three times the messages, the same chunks (a lane each on PostgreSQL), about the same queries.
+    assert counts[450][1] == counts[150][1]
+    assert counts[450][0] <= counts[150][0] * 1.25
+    assert Contact.objects.count() == 40 + 200
+    assert ContactEvent.objects.count() == 400
 
 
 @pytest.mark.django_db(transaction=True)

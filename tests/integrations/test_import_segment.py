@@ -203,7 +203,7 @@ def test_process_flag_drains_in_the_foreground(integration, tmp_path):
     out, _ = run(path, "--process")
 
     lines = out.strip().splitlines()
-    assert lines[-2] == "processed 2, skipped 0, failed 0"
+    assert lines[-2] == "processed 2, skipped 0, waiting 0, failed 0"
     assert lines[-1] == "accepted 2, duplicate 0, rejected 0"
     assert Contact.objects.filter(user_id="user-1", email="person1@example.com").exists()
 

@@ -73,15 +73,12 @@ class Command(BaseCommand):
         for rejection in result.first_rejections:
             self.stderr.write(f"rejected {rejection.code}: {rejection.message}")
         if process:
-            processed = skipped = failed = 0
+            counts = {"processed": 0, "skipped": 0, "waiting": 0, "failed": 0}
             while True:
                 drained = drain_inbox(max_seconds=3600)
-                processed, skipped, failed = (
-                    processed + drained.processed,
-                    skipped + drained.skipped,
-                    failed + drained.failed,
-                )
+                for name in counts:
+                    counts[name] += getattr(drained, name)
                 if drained.total == 0:
                     break
-            self.stdout.write(f"processed {processed}, skipped {skipped}, failed {failed}")
+            self.stdout.write(", ".join(f"{name} {count}" for name, count in counts.items()))
         self.stdout.write(result.summary())

@@ -6,7 +6,8 @@ from integrations.drain import drain_inbox
 class Command(BaseCommand):
     help = (
         "Drain pending inbox messages in the foreground: every row that is due (new, or failed "
-        "and past its backoff) is applied once. Ends with the processed / skipped / failed counts."
+        "and past its backoff) is applied once. Ends with the processed / skipped / waiting / failed "
+        "counts."
     )
 
     def add_arguments(self, parser):
@@ -16,6 +17,6 @@ class Command(BaseCommand):
     def handle(self, *args, max_seconds, chunk, **options):
         result = drain_inbox(max_seconds=max_seconds, chunk=chunk)
         self.stdout.write(
-            f"processed {result.processed}, skipped {result.skipped}, failed {result.failed} "
-            f"({result.chunks} chunks)"
+            f"processed {result.processed}, skipped {result.skipped}, waiting {result.waiting}, "
+            f"failed {result.failed} ({result.chunks} chunks)"
         )
