@@ -15,7 +15,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, transaction
-from django.http import JsonResponse, UnreadablePostError
+from django.http import HttpResponse, JsonResponse, UnreadablePostError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -159,6 +159,21 @@ class SegmentEndpoint(APIView):
                 response["Allow"] = "POST, OPTIONS"
             return response
         return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Browsers (analytics.js on a customer's site) post cross-origin: let them read the answer.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    def options(self, request, *args, **kwargs):
+        """The CORS preflight a browser sends before a JSON or authorized cross-origin POST."""
+        response = HttpResponse(status=204)
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Content-Encoding, X-Signature"
+        response["Access-Control-Max-Age"] = "86400"
+        response["Allow"] = "POST, OPTIONS"
+        return response
 
     def post(self, request, *args, **kwargs):
         django_request = request._request
@@ -326,13 +341,16 @@ def _dump(item) -> str:
         return "(not kept: nested too deeply to write out)"
 
 
-def endpoint(mode: str, path_type: str | None, summary: str):
+def endpoint(mode: str, path_type: str | None, summary: str, *, in_schema: bool = True):
     request_schema = schema.BATCH if mode == "batch" else schema.message_schema(path_type)
     view = type(
         f"Segment{(path_type or mode).title()}View",
         (SegmentEndpoint,),
         {"mode": mode, "path_type": path_type},
     )
+    if not in_schema:
+        view = extend_schema(exclude=True)(view)
+        return view.as_view()
     view.post = extend_schema(
         summary=summary,
         tags=["Segment inbound"],

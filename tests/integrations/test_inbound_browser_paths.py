@@ -1,0 +1,96 @@
+"""What analytics.js sends from a customer's site: one-letter paths, text/plain bodies with the
+writeKey inside, cross-origin from the page's own origin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from integrations.models import InboxMessage
+
+pytestmark = pytest.mark.django_db
+
+ORIGIN = {"HTTP_ORIGIN": "https://shop.example.com"}
+
+
+def browser_post(path: str, body: dict):
+    # analytics.js posts text/plain (a CORS "simple request": no preflight) with the key in the body.
+    return Client().post(path, data=json.dumps(body), content_type="text/plain", **ORIGIN)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "message"),
+    [
+        ("/v1/t", "track", {"event": "Viewed Product", "properties": {"sku": "a-1"}}),
+        ("/v1/i", "identify", {"traits": {"email": "a@example.com"}}),
+        ("/v1/p", "page", {"name": "Home"}),
+        ("/v1/s", "screen", {"name": "Home"}),
+        ("/v1/g", "group", {"groupId": "g1"}),
+        ("/v1/a", "alias", {"previousId": "anon-1"}),
+    ],
+)
+def test_analytics_js_one_letter_paths_store_their_type(segment, path, kind, message):
+    client, _ = segment
+    body = {**message, "userId": "u1", "anonymousId": "anon-1", "writeKey": client.key, "messageId": f"ajs-{kind}"}
+    response = browser_post(path, body)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"success": True}
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert InboxMessage.objects.get(message_id=f"ajs-{kind}").type == kind
+
+
+def test_analytics_js_batches_to_v1_b(segment):
+    client, _ = segment
+    body = {
+        "writeKey": client.key,
+        "batch": [
+            {"type": "track", "event": "A", "userId": "u1", "messageId": "b-1"},
+            {"type": "page", "name": "Home", "anonymousId": "x", "messageId": "b-2"},
+        ],
+    }
+    response = browser_post("/v1/b", body)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 2
+    assert set(InboxMessage.objects.values_list("message_id", flat=True)) == {"b-1", "b-2"}
+
+
+@pytest.mark.parametrize("path", ["/v1/track/", "/v1/batch/", "/v1/destination/", "/v1/t/"])
+def test_a_trailing_slash_is_the_same_endpoint(segment, path):
+    client, _ = segment
+    message = {"type": "track", "event": "E", "userId": "u1", "messageId": "slash"}
+    body = {"batch": [message]} if "batch" in path else message
+    assert client.post(path, body).status_code == 200
+    assert InboxMessage.objects.get().message_id == "slash"
+
+
+def test_refusals_are_readable_cross_origin_too(segment):
+    response = browser_post("/v1/t", {"event": "E", "userId": "u1", "writeKey": "nope.nope"})
+    assert response.status_code == 401
+    assert response["Access-Control-Allow-Origin"] == "*"
+    response = browser_post("/v1/t", {"userId": "u1", "writeKey": segment[0].key})
+    assert response.status_code == 400
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/t", "/v1/batch", "/v1/destination"])
+def test_cors_preflight_allows_json_and_the_authorization_header(db, path):
+    response = Client().options(
+        path,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+        **ORIGIN,
+    )
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "content-encoding", "x-signature"} <= allowed
+    assert not InboxMessage.objects.exists()
+
+
+def test_aliases_stay_out_of_the_schema(staff):
+    paths = staff.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    assert "/v1/track" in paths and "/v1/batch" in paths
+    assert not [p for p in paths if p in ("/v1/t", "/v1/b") or (p.startswith("/v1/") and p.endswith("/"))]
