@@ -293,7 +293,7 @@ class InboxMessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark skipped")
     def mark_skipped(self, request: HttpRequest, queryset: QuerySet[InboxMessage]) -> None:
-        count = queryset.filter(status__in=[InboxStatus.PENDING, InboxStatus.FAILED]).update(
+        count = queryset.filter(status__in=[InboxStatus.PENDING, InboxStatus.WAITING, InboxStatus.FAILED]).update(
             status=InboxStatus.SKIPPED,
             next_attempt_at=None,
             reason=f"marked skipped by {request.user.get_username()}",

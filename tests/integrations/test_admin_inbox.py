@@ -88,6 +88,17 @@ def test_mark_skipped_leaves_finished_rows_alone(staff, inbox):
     assert all(m.next_attempt_at is None for m in skipped)
 
 
+def test_waiting_visitors_are_filtered_and_can_be_dismissed(staff, inbox):
+    InboxMessage.objects.filter(message_id="pg-1").update(
+        status=InboxStatus.WAITING, next_attempt_at=None, reason="anonymous visitor with no known contact"
+    )
+    assert shown(staff.get(INBOX, {"status": "waiting"})) == {"pg-1"}
+    pk = InboxMessage.objects.get(message_id="pg-1").pk
+    response = staff.post(INBOX, {"action": "mark_skipped", "_selected_action": [pk]}, follow=True)
+    assert any(t.startswith("Marked 1 message(s) skipped.") for t in messages_of(response))
+    assert InboxMessage.objects.get(pk=pk).status == "skipped"
+
+
 def test_changelist_never_counts_the_whole_table(staff, inbox):
     with CaptureQueriesContext(connection) as queries:
         response = staff.get(INBOX)
