@@ -15,3 +15,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Live-server request threads open their own connections; kept open (CONN_MAX_AGE) one of them
+# outlived the run and PostgreSQL refused to drop the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
