@@ -164,6 +164,7 @@ class SegmentEndpoint(APIView):
         # Browsers (analytics.js on a customer's site) post cross-origin: let them read the answer.
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Reset"
         return response
 
     def options(self, request, *args, **kwargs):
@@ -317,7 +318,8 @@ class SegmentEndpoint(APIView):
                 429,
                 "rate_limited",
                 f"this integration's daily cap of {integration.daily_cap} requests is spent; it resets at 00:00 UTC",
-                {"Retry-After": str(seconds_to_midnight())},
+                # analytics.js waits for X-RateLimit-Reset (seconds); other clients read Retry-After.
+                {"Retry-After": str(wait := seconds_to_midnight()), "X-RateLimit-Reset": str(wait)},
                 counted=True,
             )
 

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from integrations.models import InboxMessage
+from tests.conftest import make_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +73,18 @@ def test_refusals_are_readable_cross_origin_too(segment):
     response = browser_post("/v1/t", {"userId": "u1", "writeKey": segment[0].key})
     assert response.status_code == 400
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_spent_cap_tells_analytics_js_when_to_come_back(db):
+    _, key = make_integration("segment", daily_cap=1)
+    assert browser_post("/v1/t", {"event": "E", "userId": "u1", "writeKey": key}).status_code == 200
+    response = browser_post("/v1/b", {"writeKey": key, "batch": [{"type": "track", "event": "E", "userId": "u1"}]})
+    assert response.status_code == 429
+    assert 1 <= int(response["X-RateLimit-Reset"]) <= 86400
+    assert response["X-RateLimit-Reset"] == response["Retry-After"]
+    # Readable by the page's script, which runs on another origin.
+    exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"retry-after", "x-ratelimit-reset"} <= exposed
 
 
 @pytest.mark.parametrize("path", ["/v1/track", "/v1/t", "/v1/batch", "/v1/destination"])
