@@ -1,8 +1,8 @@
 """Drain the inbox: claim due rows in chunks and hand them to their integration's kind.
 
 Claims (integrations/claim.py) let several workers and qclusters drain at once. Every row
-ends processed, skipped (with the reason) or failed (with the error); transient failures are
-retried with backoff.
+ends processed, skipped (with the reason), waiting (an anonymous visitor, until identified) or
+failed (with the error); transient failures are retried with backoff.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def wake_waiting(rows: list[InboxMessage], anonymous_ids: set[str]) -> None:
         if row.status == InboxStatus.WAITING and row.anonymous_id in anonymous_ids:
             row.status, row.reason, row.next_attempt_at, row.processed_at = InboxStatus.PENDING, "", now, None
     InboxMessage.objects.filter(status=InboxStatus.WAITING, anonymous_id__in=anonymous_ids).update(
-        status=InboxStatus.PENDING, reason="", next_attempt_at=now
+        status=InboxStatus.PENDING, reason="", next_attempt_at=now, processed_at=None
     )
 
 
