@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from integrations.lanes import LANES, lane_held, lanes_supported
@@ -45,7 +45,16 @@ def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in InboxMessage._meta.concrete_fields)
     # Only the model's own quoted column names and fixed clauses are interpolated.
     sql = _CLAIM_SQL.format(lane="lane = %s AND" if lane is not None else "", lock=lock, columns=columns)
-    rows = list(InboxMessage.objects.raw(sql, params))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Walk the due index in id order and stop at `limit`, whatever the statistics say.
+            # Right after a burst they can claim a lane holds a few rows, and the planner then
+            # fetched and sorted every due row of the lane (all of a backfill) for each chunk.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+                )
+        rows = list(InboxMessage.objects.raw(sql, params))
     if rows:
         integrations = Integration.objects.in_bulk({row.integration_id for row in rows})
         for row in rows:
