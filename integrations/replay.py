@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DataError, transaction
 from django.utils import timezone
 
-from integrations.inbound.spec import SpecError, normalize, parse_timestamp
+from integrations.inbound.spec import SpecError, encoded_size, normalize, parse_timestamp
 from integrations.inbound.store import drain_soon, inbox_insert, rejection_rows, usage_bump
 from integrations.models import Integration, RejectedMessage
 
@@ -201,11 +201,14 @@ class Replay:
             except orjson.JSONDecodeError as error:
                 self._reject(problems, number, "invalid_json", f"not valid JSON: {error}", line)
                 continue
-            # The API's rule for batch items: the message, serialised compactly, within 32 KB.
-            if len(line) > self.max_message and len(orjson.dumps(item)) > self.max_message:
-                self._reject(problems, number, "too_large", f"message is over {self.max_message // 1024} KB", line, 413)
-                continue
             try:
+                # The API's rule for batch items: the message, serialised compactly, within
+                # 32 KB. encoded_size also refuses nesting too deep to be written back.
+                if encoded_size(item) > self.max_message:
+                    self._reject(
+                        problems, number, "too_large", f"message is over {self.max_message // 1024} KB", line, 413
+                    )
+                    continue
                 row = normalize(item, path_type=None, received_at=_received_at(item, now))
             except SpecError as error:
                 self._reject(problems, number, error.code, error.message, line, error.status)

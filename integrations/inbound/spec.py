@@ -140,8 +140,14 @@ def encoded_size(item: Any) -> int:
         ) from None
 
 
+# Set per delivery, not per message: a raw HTTP retry resends the same message with a new
+# sentAt, and must still be recognised as a duplicate.
+_TRANSPORT_KEYS = {"sentat", "writekey"}
+
+
 def deterministic_message_id(raw: dict) -> str:
-    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    content = {k: v for k, v in raw.items() if k.lower().replace("_", "") not in _TRANSPORT_KEYS}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return f"sy-{digest[:40]}"
 
 
@@ -225,7 +231,10 @@ def normalize(raw: Any, *, path_type: str | None, received_at: datetime, check_n
     message.pop("writeKey", None)
 
     timestamp = event_time(message, received_at)
-    message["receivedAt"] = received_at.isoformat().replace("+00:00", "Z")
+    # Segment's own receivedAt (a forwarded or archived message) is kept; the row's
+    # received_at column says when it reached us.
+    if not parse_timestamp(message.get("receivedAt")):
+        message["receivedAt"] = received_at.isoformat().replace("+00:00", "Z")
     message["timestamp"] = timestamp.isoformat().replace("+00:00", "Z")
     return {
         "message_id": message_id,
@@ -242,7 +251,19 @@ def normalize(raw: Any, *, path_type: str | None, received_at: datetime, check_n
 def event_time(message: dict, received_at: datetime) -> datetime:
     """Segment's rule: with sentAt and originalTimestamp, correct the client clock:
     timestamp = receivedAt - (sentAt - originalTimestamp). Otherwise the timestamp sent, then
-    originalTimestamp, then receivedAt. Unparseable values are ignored, as Segment does."""
+    originalTimestamp, then receivedAt. Unparseable values are ignored, as Segment does.
+
+    A message that already carries a receivedAt was received by Segment (a destination
+    forward, an archive line): Segment corrected its clock then, so its timestamp stands, and
+    the rule uses Segment's receivedAt, not the moment it reached us. Otherwise a retried
+    forward of an older identify would be dated now and overwrite newer traits.
+    """
+    upstream = parse_timestamp(message.get("receivedAt"))
+    if upstream:
+        stamp = parse_timestamp(message.get("timestamp"))
+        if stamp:
+            return stamp
+        received_at = upstream
     original = parse_timestamp(message.get("originalTimestamp"))
     sent = parse_timestamp(message.get("sentAt"))
     if original and sent:

@@ -110,7 +110,7 @@ def test_delete_and_identify_in_one_chunk(segment, drain):
             "batch": [
                 {"type": "identify", "userId": "5678", "traits": {"email": "peter@example.com"}},
                 {"type": "track", "userId": "5678", "event": "Bought"},
-                dict(SEED_DELETE, timestamp=None, originalTimestamp=None, sentAt=None),
+                dict(SEED_DELETE, timestamp=None, originalTimestamp=None, sentAt=None, receivedAt=None),
                 {"type": "identify", "userId": "5678", "traits": {"plan": "after"}},
             ]
         },

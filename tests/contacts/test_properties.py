@@ -212,3 +212,27 @@ def test_name_is_split_and_long_fields_are_cut(segment, drain):
     assert (contact.first_name, contact.last_name) == ("Ada", "Lovelace")
     assert contact.phone == "9" * 64
     assert InboxMessage.objects.get().status == "processed"
+
+
+def test_a_late_forward_of_an_older_identify_does_not_overwrite(segment, drain):
+    """Segment forwards with its own receivedAt, sentAt and originalTimestamp. A retried older
+    identify that reaches us after a newer one is still dated when it happened."""
+    client, _ = segment
+
+    def forwarded(at: str, plan: str, message_id: str) -> dict:
+        return {
+            "type": "identify",
+            "userId": "u1",
+            "messageId": message_id,
+            "traits": {"plan": plan},
+            "originalTimestamp": at,
+            "sentAt": at,
+            "receivedAt": at,
+            "timestamp": at,
+        }
+
+    post(client, "/v1/destination", forwarded("2024-05-02T00:00:00Z", "new", "m-new"))
+    drain()
+    post(client, "/v1/destination", forwarded("2024-05-01T00:00:00Z", "old", "m-old"))
+    drain()
+    assert Contact.objects.get().properties == {"plan": "new"}

@@ -283,3 +283,15 @@ def test_values_the_database_cannot_store_are_rejected_alone(integration, tmp_pa
     assert out.strip().splitlines()[-1] == "accepted 2, duplicate 0, rejected 2 (lines 2, 3)"
     assert sorted(InboxMessage.objects.values_list("user_id", flat=True)) == ["user-1", "user-2"]
     assert sorted(RejectedMessage.objects.values_list("index", flat=True)) == [2, 3]
+
+
+def test_a_line_nested_too_deeply_is_rejected_alone(integration, tmp_path):
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(jsonl([identify(1), {**track(1), "properties": {"d": deep}}, identify(2)]))
+    out, err = run(path)
+    assert out.strip().splitlines()[-1] == "accepted 2, duplicate 0, rejected 1 (lines 2)"
+    assert "too_deep" in err
+    assert InboxMessage.objects.count() == 2

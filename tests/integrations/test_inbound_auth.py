@@ -223,3 +223,17 @@ def test_webhooks_actions_array_is_signed_over_its_first_element(signed):
 def test_no_signature_needed_without_a_shared_secret(segment):
     client, _ = segment
     assert client.post("/v1/track", MESSAGE, headers={"HTTP_X_SIGNATURE": "garbage"}).status_code == 200
+
+
+def test_a_signed_array_nested_too_deeply_is_refused_not_a_500(signed):
+    client, _ = signed
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    raw = json.dumps([{"type": "track", "userId": "u1", "event": "E", "properties": {"d": deep}}]).encode()
+    response = client.post("/v1/destination", raw, headers={"HTTP_X_SIGNATURE": sign("s3cret", b"other")})
+    assert_error(response, 401, "invalid_signature")
+    # Signed over the whole body, it passes the check and the item is refused by index.
+    response = client.post("/v1/destination", raw, headers={"HTTP_X_SIGNATURE": sign("s3cret", raw)})
+    assert response.status_code == 200
+    assert response.json()["rejected"][0]["code"] == "too_deep"

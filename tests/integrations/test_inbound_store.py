@@ -69,8 +69,11 @@ def test_retention_reclaim_track_on_the_single_endpoint(segment, seeds):
     assert client.post("/v1/track", seeds["viewed_product"]).json() == {"success": True}
     row = InboxMessage.objects.get()
     assert row.payload["properties"]["ProductID"] == 9229193849
-    # The receivedAt the sender claimed is replaced by ours.
-    assert row.payload["receivedAt"] != seeds["viewed_product"]["receivedAt"]
+    # Segment received it and corrected its clock then: its receivedAt and timestamp stand,
+    # and the row says when it reached us.
+    assert row.payload["receivedAt"] == seeds["viewed_product"]["receivedAt"]
+    assert row.timestamp == datetime(2024, 4, 16, 16, 54, 23, 497000, tzinfo=UTC)
+    assert row.received_at > datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_loops_test_event_is_stored(segment, seeds):
@@ -95,9 +98,9 @@ def test_refersion_delete_with_empty_array_context_is_stored(segment, seeds):
         "delete-022bb90c-bbac-11e4-8dfc-aa07a5b093db",
     )
     assert row.payload["context"] == {} and row.payload["integrations"] == {}
-    # sentAt is two hours before originalTimestamp: the sender's clock is two hours slow,
-    # so timestamp = receivedAt - (sentAt - originalTimestamp) = receivedAt + 2 h.
-    assert row.timestamp == row.received_at + timedelta(hours=2)
+    # Segment received it in 2019 and dated it then: its timestamp stands, however long the
+    # forward took. The row says when it reached us.
+    assert row.timestamp == datetime(2019, 2, 19, 23, 58, 54, 387000, tzinfo=UTC)
     assert before <= row.received_at <= after
 
 
@@ -166,7 +169,7 @@ def test_numeric_ids_are_kept_as_strings(segment):
 def test_received_at_is_set_on_arrival(segment):
     client, _ = segment
     before = timezone.now()
-    client.post("/v1/identify", {"userId": "u1", "receivedAt": "2001-01-01T00:00:00Z"})
+    client.post("/v1/identify", {"userId": "u1"})
     after = timezone.now()
     row = InboxMessage.objects.get()
     assert before <= row.received_at <= after
@@ -174,6 +177,27 @@ def test_received_at_is_set_on_arrival(segment):
     # No timestamp at all: it happened when it arrived.
     assert row.timestamp == row.received_at
     assert row.payload["timestamp"] == iso(row.received_at)
+
+
+def test_a_forwarded_message_keeps_segments_receipt_and_skew_rule(segment):
+    """Segment stamped receivedAt when it got the message; without a timestamp, its clock-skew
+    rule runs from that receipt, not from when the forward reached us."""
+    client, _ = segment
+    before = timezone.now()
+    client.post(
+        "/v1/destination",
+        {
+            "type": "identify",
+            "userId": "u1",
+            "receivedAt": "2024-01-01T00:00:10Z",
+            "sentAt": "2024-01-01T00:05:00Z",
+            "originalTimestamp": "2024-01-01T00:04:00Z",
+        },
+    )
+    row = InboxMessage.objects.get()
+    assert row.received_at >= before
+    assert row.payload["receivedAt"] == "2024-01-01T00:00:10Z"
+    assert row.timestamp == datetime(2023, 12, 31, 23, 59, 10, tzinfo=UTC)
 
 
 def test_timestamp_is_corrected_for_client_clock_skew(segment):
@@ -311,3 +335,13 @@ def test_email_is_found_in_traits_properties_context_or_top_level(segment):
         "u3": "e@f.com",
         "u4": "g@h.com",
     }
+
+
+def test_a_raw_retry_without_message_id_is_a_duplicate_even_with_a_new_sent_at(segment):
+    client, _ = segment
+    message = {"userId": "u1", "event": "Paid", "timestamp": "2024-01-01T00:00:00Z"}
+    client.post("/v1/track", {**message, "sentAt": "2024-01-01T00:00:01Z"})
+    client.post("/v1/track", {**message, "sentAt": "2024-01-01T00:00:09Z", "writeKey": client.key})
+    assert InboxMessage.objects.count() == 1
+    client.post("/v1/track", {**message, "event": "Refunded"})
+    assert InboxMessage.objects.count() == 2
