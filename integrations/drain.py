@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from common.bulk import bulk_update
 from contacts.batch import ContactBatch
+from contacts.models import ContactIdentity
 from integrations.claim import claimed
 from integrations.kinds.base import Refuse, Skip, Wait
+from integrations.lanes import lock_anonymous_ids
 from integrations.models import InboxMessage, InboxStatus
 
 log = logging.getLogger(__name__)
@@ -164,8 +166,7 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
         else:
             finish(row, InboxStatus.PROCESSED)
     batch.flush()
-    if batch.linked_anonymous_ids:
-        wake_waiting(rows, batch.linked_anonymous_ids)
+    settle_waiting(rows, batch.linked_anonymous_ids)
     for row in rows:
         # Rows that named a contact erased or merged away later in the chunk.
         contact = row.contact
@@ -175,8 +176,30 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
     bulk_update(InboxMessage, rows, STATUS_FIELDS)
 
 
+def settle_waiting(rows: list[InboxMessage], linked: set[str]) -> None:
+    """Wake the rows of visitors this chunk identified, and leave none waiting for a visitor
+    another worker identified meanwhile.
+
+    A visitor's page (in its anonymousId's lane) and the identify naming it (in the userId's
+    lane) can be applied by two workers at once: the identify's wake-up ran before the page
+    was stored as waiting, and nothing woke it again. Both sides now take a transaction lock
+    per anonymousId before that step, so one of them sees the other's commit.
+    """
+    waiting = {row.anonymous_id for row in rows if row.status == InboxStatus.WAITING}
+    if not (waiting or linked):
+        return
+    lock_anonymous_ids(waiting | linked)
+    if waiting - linked:
+        # Read after the lock: an identify committed by another worker is visible now.
+        linked = linked | set(
+            ContactIdentity.objects.filter(anonymous_id__in=waiting - linked).values_list("anonymous_id", flat=True)
+        )
+    if linked:
+        wake_waiting(rows, linked)
+
+
 def wake_waiting(rows: list[InboxMessage], anonymous_ids: set[str]) -> None:
-    """Anonymous visitors just identified: their waiting rows come due again, in this chunk's
+    """Anonymous visitors now identified: their waiting rows come due again, in this chunk's
     rows as in those stored by earlier chunks. Their lanes may differ from this one, so they
     are applied by whichever worker holds theirs."""
     now = timezone.now()

@@ -19,12 +19,25 @@ LANES = 8
 # The first key of pg_try_advisory_lock(int, int): a number of our own, so the lane locks
 # cannot collide with another application's advisory locks on the same database.
 LOCK_CLASS = 0x5759  # "SY"
+VISITOR_LOCK_CLASS = 0x5756
 
 
 def lane_of(user_id: str, anonymous_id: str) -> int:
     """The lane of a message: by userId, else anonymousId. Stable across processes and releases."""
     key = user_id or anonymous_id or ""
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % LANES
+
+
+def lock_anonymous_ids(anonymous_ids: set[str]) -> None:
+    """Hold a lock per anonymousId until the transaction ends (PostgreSQL; SQLite has one
+    writer at a time). Taken in one order, so two workers cannot deadlock on them."""
+    if not lanes_supported() or not anonymous_ids:
+        return
+    keys = sorted({zlib.crc32(a.encode("utf-8", "surrogatepass")) - 2**31 for a in anonymous_ids})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k ORDER BY k", [VISITOR_LOCK_CLASS, keys]
+        )
 
 
 def lanes_supported() -> bool:

@@ -1,5 +1,6 @@
 """Identity: userId, then email, then anonymousId; alias merges; all through the endpoints."""
 
+from contacts.batch import ContactBatch
 from contacts.models import AudienceMembership, Contact, ContactEvent, ContactIdentity, ListMembership
 from integrations.models import InboxMessage
 
@@ -223,3 +224,27 @@ def test_alias_with_no_known_contact_is_skipped(segment, drain):
     row = InboxMessage.objects.get()
     assert row.status == "skipped"
     assert "known contact" in row.reason
+
+
+def test_a_visitor_identified_by_another_worker_meanwhile_is_not_left_waiting(segment, drain, monkeypatch):
+    """Another worker applies the identify naming the visitor while this one applies the
+    visitor's page: the identify commits between this chunk's lookup and its status write, so
+    its wake-up found nothing waiting yet. This chunk looks again before it stores 'waiting'."""
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u9", "traits": {"email": "u9@x.io"}})
+    drain()
+    post(client, "/v1/page", {"anonymousId": "v9", "name": "Pricing"})
+    original_flush = ContactBatch.flush
+    raced = []
+
+    def flush_then_other_worker_commits(batch):
+        original_flush(batch)
+        if not raced:
+            raced.append(True)
+            ContactIdentity.objects.create(contact=Contact.objects.get(user_id="u9"), anonymous_id="v9")
+
+    monkeypatch.setattr(ContactBatch, "flush", flush_then_other_worker_commits)
+    drain()
+    row = InboxMessage.objects.get(type="page")
+    assert (row.status, row.contact.user_id) == ("processed", "u9")
+    assert Contact.objects.get(user_id="u9").events.get().name == "Pricing"
