@@ -113,6 +113,10 @@ class ContactKind(Kind):
                 contact.user_id = message.user_id
                 batch.by_user_id[message.user_id] = contact
                 batch.touch(contact, message.timestamp, "user_id")
+            if email and not contact.email:
+                # An email sent beside the traits (top level, as Loops' test event does, or in
+                # a track's properties) fills in a contact that has none; traits still win.
+                batch.set_field(contact, "email", email, message.timestamp, message.warnings)
             batch.add_anonymous_id(contact, message.anonymous_id)
         message.contact = contact
         return contact

@@ -70,3 +70,19 @@ def test_an_uploaded_suppression_does_not_block_contacts(segment, drain):
     post(client, "/v1/identify", {"userId": "k", "traits": {"email": "known@example.com"}})
     drain()
     assert Contact.objects.get().subscribed is True
+
+
+def test_a_top_level_email_fills_in_an_existing_contact(segment, drain):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"plan": "pro"}})
+    drain()
+    assert Contact.objects.get().email is None
+    # Loops' test event puts the email beside the traits, not in them.
+    post(client, "/v1/identify", {"userId": "u1", "email": "U1@Example.com", "traits": {"plan": "team"}})
+    drain()
+    contact = Contact.objects.get()
+    assert (contact.email, contact.properties["plan"]) == ("u1@example.com", "team")
+    # A contact that has an email keeps it: the top-level one does not replace it.
+    post(client, "/v1/identify", {"userId": "u1", "email": "other@example.com"})
+    drain()
+    assert Contact.objects.get().email == "u1@example.com"
