@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Exists, OuterRef
 
+from common.ids import parse_pk
 from contacts.models import AudienceMembership, ListMembership, MailingList, PropertyDefinition
 
 
@@ -20,11 +21,10 @@ class MailingListFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in MailingList.objects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if not self.value() or not self.value().isdigit():
+        list_pk = parse_pk(self.value() or "")
+        if list_pk is None:
             return queryset
-        members = ListMembership.objects.filter(
-            contact=OuterRef("pk"), mailing_list_id=int(self.value()), subscribed=True
-        )
+        members = ListMembership.objects.filter(contact=OuterRef("pk"), mailing_list_id=list_pk, subscribed=True)
         return queryset.filter(Exists(members))
 
 

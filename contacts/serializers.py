@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -90,9 +91,22 @@ class ContactSerializer(serializers.ModelSerializer):
         return user_id
 
     def validate_properties(self, value: dict[str, Any]) -> dict[str, Any]:
-        types = dict(PropertyDefinition.objects.filter(name__in=list(value)).values_list("name", "type"))
+        names = [name for name in value if "\x00" not in name]
+        types = dict(PropertyDefinition.objects.filter(name__in=names).values_list("name", "type"))
         errors, cleaned = {}, {}
         for name, raw in value.items():
+            # PostgreSQL text and jsonb cannot hold NUL: refuse it here, not with a 500 later.
+            if "\x00" in name:
+                errors[name.replace("\x00", "\\u0000")] = "A property name cannot contain NUL (\\u0000)."
+                continue
+            try:
+                encoded = orjson.dumps(raw)
+            except TypeError:
+                errors[name] = "A value nested this deeply cannot be stored."
+                continue
+            if b"\\u0000" in encoded:
+                errors[name] = "A value cannot contain NUL (\\u0000)."
+                continue
             if name not in types:
                 errors[name] = "No property is defined with this name; define it first at /api/v1/contact-properties/."
                 continue

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from common.ids import parse_pk
 from integrations.admin_forms import field_name, form_for_kind
 from integrations.admin_tools import EstimatedCountPaginator, pretty_json
 from integrations.inbound.store import drain_soon
@@ -267,8 +268,9 @@ class InboxMessageAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         query = Q(message_id=term) | Q(user_id=term) | Q(email=term.lower())
-        if term.isdigit():
-            query |= Q(pk=int(term))
+        pk = parse_pk(term)
+        if pk is not None:
+            query |= Q(pk=pk)
         return queryset.filter(query), False
 
     @admin.display(description="Payload")

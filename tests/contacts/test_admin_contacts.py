@@ -237,3 +237,10 @@ def test_audience_rows_are_read_only(staff, world):
     assert AudienceMembership.objects.count() == 1
     html = staff.get(reverse("admin:contacts_contact_change", args=[world["ada"].pk])).content.decode()
     assert 'name="audiences-0-key"' not in html
+
+
+@pytest.mark.parametrize("value", ["²", "99999999999999999999999", "abc"])
+def test_list_filter_with_an_odd_id_shows_everyone_not_a_500(staff, value):
+    Contact.objects.create(user_id="u1")
+    response = staff.get(CONTACTS, {"list": value})
+    assert response.status_code == 200

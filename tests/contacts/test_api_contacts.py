@@ -277,3 +277,29 @@ def test_docs_page(client, db):
     get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
     client.login(username="boss", password="pw")
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_nul_characters_are_refused_naming_the_field(api, data):
+    """PostgreSQL cannot store or even compare text holding NUL: a 400, never a 500."""
+    for field in ("email", "user_id"):
+        response = api.get(CONTACTS, {field: "a\x00b"})
+        assert response.status_code == 400
+        assert field in response.json()
+    response = api.post(
+        CONTACTS,
+        {"email": "n@example.com", "properties": {"plan": "p\x00ro", "bad\x00name": 1, "tags": ["a", "b\x00"]}},
+        format="json",
+    )
+    assert response.status_code == 400
+    errors = response.json()["properties"]
+    assert set(errors) == {"plan", "bad\\u0000name", "tags"}
+    assert not Contact.objects.filter(email="n@example.com").exists()
+
+
+def test_a_property_value_nested_too_deeply_is_refused(api, data):
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    response = api.post(CONTACTS, {"email": "d@example.com", "properties": {"tags": deep}}, format="json")
+    assert response.status_code == 400
+    assert "tags" in response.json()["properties"]

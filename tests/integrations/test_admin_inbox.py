@@ -127,3 +127,19 @@ def test_rejected_messages_show_their_body_and_filter_by_code(staff, inbox):
     rejected = RejectedMessage.objects.get(code=code)
     html = staff.get(reverse("admin:integrations_rejectedmessage_change", args=[rejected.pk])).content.decode()
     assert "&quot;userId&quot;" in html or '"userId"' in html
+
+
+@pytest.mark.parametrize("term", ["²", "١٢", "99999999999999999999999", "  42  "])
+def test_search_by_odd_numbers_is_not_a_500(staff, inbox, term):
+    response = staff.get(INBOX, {"q": term})
+    assert response.status_code == 200
+    assert shown(response) == set()
+
+
+@pytest.mark.parametrize("params", [{"q": "a\x00b"}, {"status": "\x00"}, {"x\x00": "1"}])
+def test_a_nul_in_the_query_string_is_400_naming_the_parameter(staff, inbox, params):
+    response = staff.get(INBOX, params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_query"
+    assert repr(next(iter(params)).replace("\x00", "\\u0000")) in body["message"]

@@ -1,0 +1,32 @@
+"""Request checks every view relies on."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+
+
+class RejectNulQueryMiddleware:
+    """Answer 400 for a query string holding NUL (%00), naming the parameter.
+
+    PostgreSQL cannot compare text with NUL: any filter, search box or API parameter carrying
+    one raised DataError, a 500, before the view could say anything useful.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+            for name, values in request.GET.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    shown = name.replace("\x00", "\\u0000")
+                    return JsonResponse(
+                        {
+                            "success": False,
+                            "code": "invalid_query",
+                            "message": f"query parameter {shown!r} contains a NUL character (\\u0000)",
+                            shown: ["Cannot contain NUL (\\u0000)."],
+                        },
+                        status=400,
+                    )
+        return self.get_response(request)
