@@ -94,6 +94,8 @@ class ContactBatch:
         # Contacts erased or merged away during this chunk: pk → the contact that replaces
         # it (None when erased). Inbox rows still pointing at them are repointed on save.
         self.gone: dict[int, Contact | None] = {}
+        # Set by a delete: inbox rows of this chunk may belong to the person it erased.
+        self.erased = False
         # AnonymousIds this chunk tied to a contact: their waiting inbox rows can now apply.
         self.linked_anonymous_ids: set[str] = set()
         self._reset_pending()

@@ -28,6 +28,19 @@ def email_md5(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode()).hexdigest()  # noqa: S324 - a lookup key
 
 
+# What an erased person's inbox rows keep: their status and times. The reason and warnings go
+# too, since they can quote an id or an email ("… userId u-123 …").
+REDACTED_INBOX_FIELDS = {
+    "payload": {"redacted": True},
+    "user_id": "",
+    "anonymous_id": "",
+    "email": "",
+    "event": "",
+    "warnings": [],
+    "reason": "(redacted: this person was erased)",
+}
+
+
 @transaction.atomic
 def contact_erase(
     *,
@@ -78,9 +91,7 @@ def contact_erase(
         redact |= Q(email__in=emails)
     if anon_ids:
         redact |= Q(anonymous_id__in=anon_ids)
-    redacted = InboxMessage.objects.filter(redact).update(
-        payload={"redacted": True}, user_id="", anonymous_id="", email="", event="", warnings=[]
-    )
+    redacted = InboxMessage.objects.filter(redact).update(**REDACTED_INBOX_FIELDS)
     if message_id and integration is not None:
         existing = ErasureRecord.objects.filter(integration=integration, message_id=message_id[:255]).first()
         if existing is not None:

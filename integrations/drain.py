@@ -20,6 +20,7 @@ from django.utils import timezone
 from common.bulk import bulk_update
 from contacts.batch import ContactBatch
 from contacts.models import ContactIdentity
+from contacts.services import REDACTED_INBOX_FIELDS
 from integrations.claim import claimed
 from integrations.kinds.base import Refuse, Skip, Wait
 from integrations.lanes import lock_anonymous_ids
@@ -174,6 +175,12 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
             contact = batch.gone[contact.pk]
         row.contact = contact
     bulk_update(InboxMessage, rows, STATUS_FIELDS)
+    if batch.erased:
+        # The erase redacted rows of this chunk in the database; the statuses just written
+        # brought back their reason and warnings, which can name the person. Redact again.
+        InboxMessage.objects.filter(pk__in=[row.pk for row in rows], payload={"redacted": True}).update(
+            reason=REDACTED_INBOX_FIELDS["reason"], warnings=[]
+        )
 
 
 def settle_waiting(rows: list[InboxMessage], linked: set[str]) -> None:

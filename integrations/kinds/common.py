@@ -234,6 +234,7 @@ class ContactKind(Kind):
             raise Skip("already erased: this delete request was redacted")
         batch.flush()
         before = set(batch.by_pk)
+        batch.erased = True
         record = contact_erase(
             user_id=message.user_id,
             email=message.email,

@@ -154,3 +154,27 @@ def test_staff_erase_keeps_an_uploaded_suppression_marked_erased(db):
     assert not Contact.objects.exists()
     assert set(Suppression.objects.values_list("reason", flat=True)) == {"erased"}
     assert Suppression.objects.count() == 2
+
+
+def test_rows_of_the_erase_chunk_keep_no_warning_or_reason_naming_the_person(segment, drain):
+    client, _ = segment
+    post(
+        client,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "5678", "traits": {"email": "peter@example.com"}},
+                # Its warning quotes the bad value: personal data the erase must not leave behind.
+                {"type": "identify", "userId": "5678", "traits": {"email": "peter-at-example.com"}},
+                {"type": "group", "userId": "5678", "groupId": "g-peter"},
+                dict(SEED_DELETE, timestamp=None, originalTimestamp=None, sentAt=None, receivedAt=None),
+            ]
+        },
+    )
+    drain()
+    rows = list(InboxMessage.objects.exclude(type="delete"))
+    assert len(rows) == 3
+    for row in rows:
+        assert row.payload == {"redacted": True}
+        assert row.warnings == []
+        assert "peter" not in row.reason and "5678" not in row.reason
