@@ -89,7 +89,10 @@ class ContactBatch:
         self.loaded_user_ids: set[str] = set()
         self.loaded_emails: set[str] = set()
         self.loaded_anons: set[str] = set()
-        self.unmailable_md5: set[str] = set()
+        # Email MD5 → why it must not be mailed (unsubscribed, bounced, complained).
+        self.unmailable: dict[str, str] = {}
+        # Addresses whose owner opted in again: their "unsubscribed" suppression goes on flush.
+        self.lifted_md5: set[str] = set()
         self.preloaded: tuple[set, set, set] = (set(), set(), set())
         # Contacts erased or merged away during this chunk: pk → the contact that replaces
         # it (None when erased). Inbox rows still pointing at them are repointed on save.
@@ -176,7 +179,7 @@ class ContactBatch:
                         self.suppressed_users.add(row["user_id"])
                 elif row["reason"] != SuppressionReason.UPLOADED and row["email_md5"]:
                     # Unsubscribed, bounced or complained: they may be contacts, never mailed.
-                    self.unmailable_md5.add(row["email_md5"])
+                    self.unmailable[row["email_md5"]] = row["reason"]
         self.loaded_user_ids |= user_ids
         self.loaded_emails |= emails
         self.loaded_anons |= anons
@@ -251,7 +254,7 @@ class ContactBatch:
         )
         if email:
             contact.stamps["email"] = stamp(ts)
-            if email_md5(email) in self.unmailable_md5:
+            if email_md5(email) in self.unmailable:
                 contact.subscribed = False
                 contact.subscription_reason = "on the suppression list when created"
         self.new.append(contact)
@@ -389,9 +392,24 @@ class ContactBatch:
         self.touch(contact, ts, "raw_traits", "stamps")
 
     # --- subscription, lists, audiences, events -----------------------------------------------
-    def set_subscribed(self, contact: Contact, subscribed: bool, ts: datetime, reason: str) -> None:
+    def set_subscribed(
+        self, contact: Contact, subscribed: bool, ts: datetime, reason: str, warnings: list[str] | None = None
+    ) -> None:
         if not self._newer(contact, "subscribed", ts):
             return  # an older message must not undo a newer (un)subscribe
+        if subscribed and contact.email:
+            # Opting in again lifts an unsubscribe; a bounce or complaint is not the person's
+            # to lift: the address stays unsubscribed until staff delete that suppression.
+            self.load(emails={contact.email})
+            md5 = email_md5(contact.email)
+            blocked = self.unmailable.get(md5)
+            if blocked in (SuppressionReason.BOUNCED, SuppressionReason.COMPLAINED):
+                if warnings is not None:
+                    warnings.append(f"subscribed: true not applied; this address is suppressed ({blocked})")
+                return
+            if blocked == SuppressionReason.UNSUBSCRIBED:
+                del self.unmailable[md5]
+                self.lifted_md5.add(md5)
         contact.stamps["subscribed"] = stamp(ts)
         if contact.subscribed != subscribed:
             contact.subscribed = subscribed
@@ -455,6 +473,9 @@ class ContactBatch:
             self._flush_memberships()
         if self.audiences:
             self._flush_audiences()
+        if self.lifted_md5:
+            Suppression.objects.filter(email_md5__in=self.lifted_md5, reason=SuppressionReason.UNSUBSCRIBED).delete()
+            self.lifted_md5 = set()
         if self.events:
             for event in self.events:
                 event.contact_id = event.contact.pk

@@ -155,7 +155,9 @@ class ContactKind(Kind):
         """Three-state: absent leaves it (new contacts start subscribed); true/false set it."""
         value = traits.get("subscribed")
         if isinstance(value, bool):
-            batch.set_subscribed(contact, value, message.timestamp, f"{message.type} from {self.integration.name}")
+            batch.set_subscribed(
+                contact, value, message.timestamp, f"{message.type} from {self.integration.name}", message.warnings
+            )
         elif value is not None:
             message.warnings.append("traits.subscribed must be true or false; ignored")
 

@@ -1,7 +1,9 @@
 """The generic segment kind: every partner rule that does not conflict, looser identity."""
 
-from contacts.models import Contact, ContactEvent, ListMembership
-from contacts.services import contact_unsubscribe
+import pytest
+
+from contacts.models import Contact, ContactEvent, ListMembership, Suppression
+from contacts.services import contact_unsubscribe, suppressions_add
 from integrations.models import InboxMessage
 from tests.conftest import SegmentClient, make_integration
 
@@ -86,3 +88,31 @@ def test_a_top_level_email_fills_in_an_existing_contact(segment, drain):
     post(client, "/v1/identify", {"userId": "u1", "email": "other@example.com"})
     drain()
     assert Contact.objects.get().email == "u1@example.com"
+
+
+def test_opting_in_again_lifts_an_unsubscribe(segment, drain):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "back@example.com"}})
+    drain()
+    contact_unsubscribe(contacts=Contact.objects.all(), reason="one-click unsubscribe")
+    assert Suppression.objects.filter(reason="unsubscribed").count() == 1
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"subscribed": True}})
+    drain()
+    assert Contact.objects.get().subscribed is True
+    assert not Suppression.objects.exists()
+    assert InboxMessage.objects.filter(type="identify").last().warnings == []
+
+
+@pytest.mark.parametrize("reason", ["bounced", "complained"])
+def test_a_bounced_or_complaining_address_cannot_opt_itself_back_in(segment, drain, reason):
+    client, _ = segment
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "hard@example.com", "subscribed": False}})
+    drain()
+    suppressions_add(emails=["hard@example.com"], reason=reason)
+    post(client, "/v1/identify", {"userId": "u1", "traits": {"subscribed": True}})
+    drain()
+    assert Contact.objects.get().subscribed is False
+    assert Suppression.objects.get().reason == reason
+    row = InboxMessage.objects.filter(type="identify").last()
+    assert row.status == "processed"
+    assert row.warnings == [f"subscribed: true not applied; this address is suppressed ({reason})"]
