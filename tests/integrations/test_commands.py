@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 
 import pytest
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from integrations.models import InboxMessage, Integration
-from tests.conftest import SegmentClient
+from tests.conftest import SegmentClient, make_integration
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +145,29 @@ def test_from_the_command_line_with_and_without_set(capsys):
     assert Integration.objects.get(pk=out["id"]).settings["write_key"] == "wk"
     assert Integration.objects.get(pk=promoter["id"]).daily_cap == 50000
     assert SegmentClient(promoter["api_key"]).post("/v1/identify", {"userId": "u1"}).status_code == 200
+
+
+# --- process_inbox ------------------------------------------------------------------------------
+
+
+def test_process_inbox_drains_in_the_foreground_and_ends_with_the_counts(db):
+    _, key = make_integration("segment")
+    SegmentClient(key).post(
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "u1", "traits": {"email": "u1@x.io"}},
+                {"type": "track", "userId": "u1", "event": "Paid"},
+                {"type": "group", "userId": "u1", "groupId": "g1"},
+                {"type": "page", "anonymousId": "visitor", "name": "Home"},
+            ]
+        },
+    )
+    out = StringIO()
+    call_command("process_inbox", stdout=out)
+    # One chunk per lane holding rows on PostgreSQL, one in all on SQLite.
+    assert re.fullmatch(r"processed 2, skipped 1, waiting 1, failed 0 \([12] chunks\)", out.getvalue().strip())
+    assert not InboxMessage.objects.filter(status="pending").exists()
+    out = StringIO()
+    call_command("process_inbox", stdout=out)  # nothing left: safe to run again
+    assert out.getvalue().strip() == "processed 0, skipped 0, waiting 0, failed 0 (0 chunks)"

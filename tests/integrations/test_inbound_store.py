@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.models import DailyUsage, InboxMessage
@@ -345,3 +347,16 @@ def test_a_raw_retry_without_message_id_is_a_duplicate_even_with_a_new_sent_at(s
     assert InboxMessage.objects.count() == 1
     client.post("/v1/track", {**message, "event": "Refunded"})
     assert InboxMessage.objects.count() == 2
+
+
+def test_the_request_path_costs_the_same_queries_for_one_message_or_a_full_batch(segment):
+    client, _ = segment
+
+    def queries_for(count: int, tag: str) -> int:
+        batch = [{"type": "track", "userId": f"u{i}", "event": "E", "messageId": f"{tag}-{i}"} for i in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            assert client.post("/v1/batch", {"batch": batch}).json()["accepted"] == count
+        return len(captured)
+
+    queries_for(1, "warm")  # the key lookup, remembered from here on
+    assert queries_for(500, "big") == queries_for(1, "one")
