@@ -184,6 +184,9 @@ SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 SEGMENT_MAX_BATCH_MESSAGES = 2500
 INBOX_DRAIN_CHUNK = env.int("INBOX_DRAIN_CHUNK", default=500)
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
+# Processed, skipped and still-waiting inbox rows (and refused requests) older than this are
+# deleted hourly; failed and pending rows stay. 0 keeps everything.
+INBOX_RETENTION_DAYS = env.int("INBOX_RETENTION_DAYS", default=30)
 # How long a web process trusts a key it looked up: a revoked key, a disabled integration or a
 # changed setting reaches every other process within this many seconds (0: look up each call).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)

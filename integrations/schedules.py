@@ -6,6 +6,8 @@ SCHEDULES = [
     # Drains are also queued on commit by the inbound endpoints; this catches anything missed
     # (a broker hiccup, rows coming due after a backoff).
     {"name": "drain inbox", "func": "integrations.tasks.drain_inbox", "minutes": 1},
+    # Settled rows older than INBOX_RETENTION_DAYS; small batches, so hourly is cheap.
+    {"name": "prune inbox", "func": "integrations.tasks.prune_inbox", "minutes": 60},
 ]
 
 
