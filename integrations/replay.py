@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DataError, transaction
 from django.utils import timezone
 
-from integrations.inbound.spec import SpecError, encoded_size, normalize, parse_timestamp
+from integrations.inbound.spec import SpecError, encoded_size, normalize
 from integrations.inbound.store import drain_soon, inbox_insert, rejection_rows, usage_bump
 from integrations.models import Integration, RejectedMessage
 
@@ -137,21 +137,6 @@ def read_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, bool]
         yield number, line, False
 
 
-def _received_at(raw, now: datetime) -> datetime:
-    """The message's own receivedAt when the file has one (Segment archives do), else now.
-
-    The clock-skew rule (timestamp = receivedAt - (sentAt - originalTimestamp)) then gives the
-    time the event happened, not the time of the import.
-    """
-    if isinstance(raw, dict):
-        value = raw.get("receivedAt") or raw.get("received_at")
-        if value:
-            parsed = parse_timestamp(value)
-            if parsed is not None and parsed <= now:
-                return parsed
-    return now
-
-
 class Replay:
     """Feed lines in; every `batch_lines` lines are stored in one transaction."""
 
@@ -209,7 +194,9 @@ class Replay:
                         problems, number, "too_large", f"message is over {self.max_message // 1024} KB", line, 413
                     )
                     continue
-                row = normalize(item, path_type=None, received_at=_received_at(item, now))
+                # The archive's own receivedAt dates the event (spec.event_time); the row's
+                # received_at is when we stored it, which retention counts from.
+                row = normalize(item, path_type=None, received_at=now)
             except SpecError as error:
                 self._reject(problems, number, error.code, error.message, line, error.status)
                 continue

@@ -233,7 +233,8 @@ def normalize(raw: Any, *, path_type: str | None, received_at: datetime, check_n
     timestamp = event_time(message, received_at)
     # Segment's own receivedAt (a forwarded or archived message) is kept; the row's
     # received_at column says when it reached us.
-    if not parse_timestamp(message.get("receivedAt")):
+    upstream = parse_timestamp(message.get("receivedAt"))
+    if not upstream or upstream > received_at:
         message["receivedAt"] = received_at.isoformat().replace("+00:00", "Z")
     message["timestamp"] = timestamp.isoformat().replace("+00:00", "Z")
     return {
@@ -259,7 +260,7 @@ def event_time(message: dict, received_at: datetime) -> datetime:
     forward of an older identify would be dated now and overwrite newer traits.
     """
     upstream = parse_timestamp(message.get("receivedAt"))
-    if upstream:
+    if upstream and upstream <= received_at:  # a receipt in the future is nobody's
         stamp = parse_timestamp(message.get("timestamp"))
         if stamp:
             return stamp

@@ -68,3 +68,24 @@ def test_the_command_takes_days_and_ends_with_the_counts(aged):
 def test_pruning_is_scheduled_hourly(db):
     schedule = Schedule.objects.get(name="prune inbox")
     assert (schedule.func, schedule.minutes, schedule.repeats) == ("integrations.tasks.prune_inbox", 60, -1)
+
+
+def test_an_imported_archive_is_kept_as_long_as_anything_received_today(tmp_path, settings):
+    """An archive from 2019 is dated by its own receivedAt, but stored today: the retention
+    counts from today, so re-running the import still finds every line a duplicate."""
+    settings.INBOX_RETENTION_DAYS = 30
+    make_integration("segment")
+    line = (
+        '{"type": "track", "userId": "u", "event": "Old", "messageId": "arch-1", '
+        '"receivedAt": "2019-02-19T23:58:54Z", "timestamp": "2019-02-19T23:58:50Z"}\n'
+    )
+    path = tmp_path / "archive.jsonl"
+    path.write_text(line)
+    call_command("import_segment", str(path), stdout=StringIO())
+    InboxMessage.objects.update(status="processed")
+    row = InboxMessage.objects.get()
+    assert row.timestamp.year == 2019 and row.received_at > timezone.now() - timedelta(minutes=5)
+    assert prune_inbox() == {"inbox": 0, "rejected": 0}
+    out = StringIO()
+    call_command("import_segment", str(path), stdout=out)
+    assert out.getvalue().strip().splitlines()[-1] == "accepted 0, duplicate 1, rejected 0"
