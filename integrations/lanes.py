@@ -22,10 +22,14 @@ LOCK_CLASS = 0x5759  # "SY"
 VISITOR_LOCK_CLASS = 0x5756
 
 
+def _crc(text: str) -> int:
+    """A hash that is the same in every process and release (Python's hash() is not)."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
 def lane_of(user_id: str, anonymous_id: str) -> int:
-    """The lane of a message: by userId, else anonymousId. Stable across processes and releases."""
-    key = user_id or anonymous_id or ""
-    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % LANES
+    """The lane of a message: by userId, else anonymousId."""
+    return _crc(user_id or anonymous_id or "") % LANES
 
 
 def lock_anonymous_ids(anonymous_ids: set[str]) -> None:
@@ -33,7 +37,7 @@ def lock_anonymous_ids(anonymous_ids: set[str]) -> None:
     writer at a time). Taken in one order, so two workers cannot deadlock on them."""
     if not lanes_supported() or not anonymous_ids:
         return
-    keys = sorted({zlib.crc32(a.encode("utf-8", "surrogatepass")) - 2**31 for a in anonymous_ids})
+    keys = sorted({_crc(a) - 2**31 for a in anonymous_ids})  # into int4's range
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k ORDER BY k", [VISITOR_LOCK_CLASS, keys]

@@ -97,19 +97,23 @@ def _json(value) -> str:
 
 # PostgreSQL: one array parameter per varying column and unnest(), instead of 15 placeholders
 # a row. The statement stays short whatever the batch size, and psycopg has far less to quote.
-_UNNEST_SQL = """
+# Shared by the plain insert (imports) and the one-statement store of the inbound endpoints.
+_INBOX_INSERT = """
 INSERT INTO integrations_inboxmessage (
     integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
     message_id, type, user_id, anonymous_id, email, event, payload, timestamp, lane
 )
-SELECT %s, %s, 'pending', %s, 0, '', '[]'::jsonb,
+SELECT %(integration)s, %(received)s, 'pending', %(received)s, 0, '', '[]'::jsonb,
        v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts, v.lane
 FROM unnest(
-    %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[], %b::int2[]
+    %(message_id)b::text[], %(type)b::text[], %(user_id)b::text[], %(anonymous_id)b::text[],
+    %(email)b::text[], %(event)b::text[], %(payload)b::jsonb[], %(ts)b::timestamptz[], %(lane)b::int2[]
 ) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts, lane)
+{condition}
 ON CONFLICT (integration_id, message_id) DO NOTHING
 RETURNING message_id
 """
+_UNNEST_SQL = _INBOX_INSERT.format(condition="")
 
 
 def _inbox_insert_unnest(*, integration: Integration, rows: list[dict], received_at: datetime) -> set[str]:
@@ -118,7 +122,7 @@ def _inbox_insert_unnest(*, integration: Integration, rows: list[dict], received
     with server_cursor(connection) as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            cursor.execute(_UNNEST_SQL, [integration.pk, received_at, received_at, *_columns(chunk).values()])
+            cursor.execute(_UNNEST_SQL, {"integration": integration.pk, "received": received_at, **_columns(chunk)})
             inserted.update(r[0] for r in cursor.fetchall())
     return inserted
 
@@ -184,23 +188,13 @@ WITH usage AS (
         rejected = u.rejected
             + CASE WHEN %(cap)s::bigint IS NULL OR u.requests + 1 <= %(cap)s::bigint THEN %(rejected)s::int ELSE 1 END
     RETURNING requests
-), stored AS (
-    INSERT INTO integrations_inboxmessage (
-        integration_id, received_at, status, next_attempt_at, attempts, reason, warnings,
-        message_id, type, user_id, anonymous_id, email, event, payload, timestamp, lane
-    )
-    SELECT %(integration)s, %(received)s, 'pending', %(received)s, 0, '', '[]'::jsonb,
-           v.message_id, v.type, v.user_id, v.anonymous_id, v.email, v.event, v.payload, v.ts, v.lane
-    FROM unnest(
-        %(message_id)b::text[], %(type)b::text[], %(user_id)b::text[], %(anonymous_id)b::text[],
-        %(email)b::text[], %(event)b::text[], %(payload)b::jsonb[], %(ts)b::timestamptz[], %(lane)b::int2[]
-    ) AS v(message_id, type, user_id, anonymous_id, email, event, payload, ts, lane)
-    WHERE %(cap)s::bigint IS NULL OR (SELECT requests FROM usage) <= %(cap)s::bigint
-    ON CONFLICT (integration_id, message_id) DO NOTHING
-    RETURNING message_id
-)
+), stored AS ({insert})
 SELECT (SELECT requests FROM usage), ARRAY(SELECT message_id FROM stored)
-"""
+""".format(  # noqa: S608 - fixed SQL text only; every value is a bound parameter
+    insert=_INBOX_INSERT.format(
+        condition="WHERE %(cap)s::bigint IS NULL OR (SELECT requests FROM usage) <= %(cap)s::bigint"
+    )
+)
 
 
 def _request_store_one_statement(
