@@ -16,7 +16,8 @@ class RejectNulQueryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or "\x00" in query:
             for name, values in request.GET.lists():
                 if "\x00" in name or any("\x00" in value for value in values):
                     shown = name.replace("\x00", "\\u0000")

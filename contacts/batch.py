@@ -159,6 +159,9 @@ class ContactBatch:
             for contact in contacts:
                 if contact.pk not in self.by_pk:
                     self._remember(contact)
+                if contact.email and contact.email not in self.loaded_emails:
+                    # Its suppressions come with it, so a later opt-in needs no lookup of its own.
+                    emails.add(contact.email)
         if identity_keys:
             for identity in ContactIdentity.objects.filter(anonymous_id__in=identity_keys).only(
                 "contact_id", "anonymous_id"
