@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint bench install dev-install migrate clean
+.PHONY: run test lint bench install dev-install node-install migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 dev-install: $(VENV)/.dev-installed
 
+# The real JavaScript client libraries tests/clients/ drives (package.json, pinned by
+# package-lock.json). Without npm their tests skip, and `make test` still runs the rest.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm is not installed: the JavaScript client tests in tests/clients/ will be skipped"; \
+	fi
+
+node-install: node_modules/.installed
+
 migrate: install
 	mkdir -p var
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
@@ -29,7 +40,7 @@ migrate: install
 run: migrate
 	DEBUG=$${DEBUG:-true} PORT=$(PORT) BIN=$(BIN) bash scripts/run.sh
 
-test: dev-install
+test: dev-install node-install
 	$(BIN)/ruff check .
 	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
