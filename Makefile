@@ -32,13 +32,15 @@ node_modules/.installed: package.json package-lock.json
 
 node-install: node_modules/.installed
 
+# Both leave a local .env (DEBUG on, a generated SECRET_KEY) if there is none, so manage.py
+# works in a plain shell afterwards.
 migrate: install
-	mkdir -p var
+	BIN=$(BIN) bash scripts/ensure_env.sh
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
-# Web server and one django-q2 worker together; Ctrl-C stops both.
-run: migrate
-	DEBUG=$${DEBUG:-true} PORT=$(PORT) BIN=$(BIN) bash scripts/run.sh
+# Migrates, then runs the web server and one django-q2 worker together; Ctrl-C stops both.
+run: install
+	PORT=$(PORT) BIN=$(BIN) bash scripts/run.sh
 
 test: dev-install node-install
 	$(BIN)/ruff check .

@@ -1,11 +1,13 @@
 """Switchyard settings, read from the environment (django-environ) and an optional .env file.
 
 Defaults run locally (SQLite under var/, the ORM broker). Production is any run with DEBUG off:
-it refuses to start without SECRET_KEY.
+it refuses to start without SECRET_KEY. `make run` writes a local .env (DEBUG on, a generated
+SECRET_KEY) on its first run, so manage.py works in a plain shell afterwards.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,7 +17,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env", overwrite=False)
+# The environment wins over the file. ENV_FILE names another file, or none at all when empty
+# (the test settings read none, so a developer's .env never changes what the tests check).
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")

@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Never a developer's .env: the tests see only what they set themselves.
+os.environ["ENV_FILE"] = ""
 
 from config.settings import *  # noqa: E402,F403
 
