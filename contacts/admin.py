@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from common.admin_tools import EstimatedCountPaginator, pretty_json
 from contacts.admin_filters import AudienceFilter, HasPropertyFilter, MailingListFilter
 from contacts.models import (
     AudienceMembership,
@@ -38,7 +39,6 @@ from contacts.models import (
     SuppressionReason,
 )
 from contacts.services import contact_erase, contact_unsubscribe, email_md5, suppressions_add
-from integrations.admin_tools import EstimatedCountPaginator, pretty_json
 
 TIMELINE_SIZE = 20
 ERASE_LIMIT = 500

@@ -16,8 +16,7 @@ from contacts.serializers import (
     SuppressionResultSerializer,
     SuppressionUploadSerializer,
 )
-from contacts.services import contact_erase, email_md5, suppressions_add
-from contacts.staff_services import contact_create, contact_update
+from contacts.services import contact_create, contact_erase, contact_update, email_md5, suppressions_add
 
 
 def actor(request: Request) -> str:

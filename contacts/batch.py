@@ -1,15 +1,18 @@
 """Apply a drained chunk of messages to contacts with a handful of queries.
 
 `ContactBatch` loads every contact the chunk names (by userId, email and anonymousId) up front,
-applies messages in memory, and writes everything back with bulk statements in `flush()`.
-Handlers that must touch the database at once (alias merge, erase) call `flush()` first and
-`forget()` after, so the in-memory view never goes stale.
+applies changes in memory, and writes everything back with bulk statements in `flush()`.
+Changes that must touch the database at once (alias, erase) flush first and forget after, so
+the in-memory view never goes stale.
+
+It knows contacts, not messages: the kinds (integrations) read payloads and call it with ids,
+values and timestamps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.bulk import bulk_insert, bulk_update
+from common.outcomes import Skip
 from contacts.models import (
     AudienceMembership,
     Contact,
@@ -28,49 +32,14 @@ from contacts.models import (
     Suppression,
     SuppressionReason,
 )
-from contacts.properties import PropertyError, coerce, fold_name, infer_type
-from contacts.services import email_md5
-from integrations.kinds.base import Skip
-
-# Trait keys (folded) that are contact fields, not custom properties.
-FIELD_TRAITS = {
-    "email": "email",
-    "first_name": "first_name",
-    "firstname": "first_name",
-    "last_name": "last_name",
-    "lastname": "last_name",
-    "phone": "phone",
-    "address": "address",
-}
-# Keys handled elsewhere or meaningless as properties.
-SPECIAL_TRAITS = {"name", "subscribed", "mailing_lists", "user_id", "id", "anonymous_id"}
-
-
-def message_emails(message) -> set[str]:
-    """Every email a message carries: top level, traits, context.traits and properties."""
-    found = {message.email.lower()} if message.email else set()
-    payload = message.payload if isinstance(message.payload, dict) else {}
-    context = payload.get("context")
-    for source in (
-        payload,
-        payload.get("traits"),
-        payload.get("properties"),
-        context.get("traits") if isinstance(context, dict) else None,
-    ):
-        if isinstance(source, dict):
-            value = source.get("email")
-            if isinstance(value, str) and "@" in value:
-                found.add(value.strip().lower()[:320])
-    return found
+from contacts.properties import PropertyError, coerce, infer_type, property_name
+from contacts.services import contact_alias, contact_erase, email_md5
+from contacts.stamps import is_newer, stamp, writer_key
+from contacts.traits import NAME_KEYS, clean_email, field_for, is_special, split_name
 
 
 def field_length(field: str) -> int | None:
     return getattr(Contact._meta.get_field(field), "max_length", None)
-
-
-def stamp(ts: datetime) -> str:
-    # Fixed width, always UTC: stamps compare correctly as strings.
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class ContactBatch:
@@ -99,8 +68,9 @@ class ContactBatch:
         self.gone: dict[int, Contact | None] = {}
         # Set by a delete: inbox rows of this chunk may belong to the person it erased.
         self.erased = False
-        # AnonymousIds this chunk tied to a contact: their waiting inbox rows can now apply.
-        self.linked_anonymous_ids: set[str] = set()
+        # Ids this chunk made known (anonymousIds tied to a contact, userIds of new or newly
+        # identified contacts): rows waiting for one of them can now apply.
+        self.newly_known_ids: set[str] = set()
         self._reset_pending()
 
     def _reset_pending(self) -> None:
@@ -113,25 +83,14 @@ class ContactBatch:
         self.audiences: dict[tuple[int, str], list[dict]] = {}
 
     # --- loading --------------------------------------------------------------------------
-    def preload(self, messages: Iterable) -> None:
+    def preload(self, *, user_ids: Iterable[str] = (), emails: Iterable[str] = (), anons: Iterable[str] = ()) -> None:
         """Load every contact, identity and suppression the chunk can name, in a few queries.
 
         What was looked up is remembered, so `find` knows a miss is a real miss and does not
         query again per message (new contacts are the common case on a busy day).
         """
-        user_ids, emails, anons = set(), set(), set()
-        for m in messages:
-            p = m.payload if isinstance(m.payload, dict) else {}
-            if m.user_id:
-                user_ids.add(m.user_id)
-            if m.anonymous_id:
-                anons.add(m.anonymous_id)
-            emails.update(message_emails(m))
-            if m.type == "alias" and p.get("previousId"):
-                user_ids.add(str(p["previousId"]))
-                anons.add(str(p["previousId"]))
-        self.preloaded = (user_ids, emails, anons)
-        self.load(user_ids=user_ids, emails=emails, anons=anons)
+        self.preloaded = (set(user_ids), {e.lower() for e in emails}, set(anons))
+        self.load(user_ids=self.preloaded[0], emails=self.preloaded[1], anons=self.preloaded[2])
         if not self.definitions:
             self.definitions = {d.name: d for d in PropertyDefinition.objects.all()}
 
@@ -262,9 +221,21 @@ class ContactBatch:
                 contact.subscription_reason = "on the suppression list when created"
         self.new.append(contact)
         self._remember(contact)
+        if user_id:
+            self.newly_known_ids.add(user_id)
         if anonymous_id:
             self.add_anonymous_id(contact, anonymous_id)
         return contact
+
+    def assign_user_id(self, contact: Contact, user_id: str, ts: datetime) -> None:
+        """Give a contact known only by email or anonymousId the userId a message names."""
+        if not user_id or contact.user_id or user_id in self.by_user_id or self.is_suppressed(user_id=user_id):
+            return
+        contact.user_id = user_id
+        contact.stamps["user_id"] = stamp(ts)
+        self.by_user_id[user_id] = contact
+        self.newly_known_ids.add(user_id)
+        self.touch(contact, ts, "user_id", "stamps")
 
     def add_anonymous_id(self, contact: Contact, anonymous_id: str) -> None:
         if not anonymous_id or self.by_anon.get(anonymous_id) is contact:
@@ -273,7 +244,7 @@ class ContactBatch:
             return  # it already points at someone else; alias is how two people become one
         self.by_anon[anonymous_id] = contact
         self.identities.append(ContactIdentity(contact=contact, anonymous_id=anonymous_id))
-        self.linked_anonymous_ids.add(anonymous_id)
+        self.newly_known_ids.add(anonymous_id)
 
     def touch(self, contact: Contact, ts: datetime | None = None, *fields: str) -> None:
         contact.updated_at = timezone.now()
@@ -285,9 +256,7 @@ class ContactBatch:
 
     # --- traits ---------------------------------------------------------------------------
     def _newer(self, contact: Contact, key: str, ts: datetime) -> bool:
-        """True if `ts` is at least as new as what last wrote `key` on this contact."""
-        previous = contact.stamps.get(key)
-        return previous is None or previous <= stamp(ts)
+        return is_newer(contact.stamps, key, ts)
 
     def set_field(self, contact: Contact, field: str, value: Any, ts: datetime, warnings: list[str]) -> None:
         if not self._newer(contact, field, ts):
@@ -295,13 +264,11 @@ class ContactBatch:
         if field == "email":
             if value is None:
                 return  # the email is how the contact is matched; null does not unset it
-            if not isinstance(value, str) or "@" not in value:
-                warnings.append(f"traits.email: {str(value)[:80]!r} is not an email address; not stored")
+            email = clean_email(value)
+            if email is None:
+                warnings.append(f"traits.email: {str(value)[:80]!r} is not a valid email address; not stored")
                 return
-            value = value.strip().lower()
-            if len(value) > field_length("email"):
-                warnings.append("traits.email is longer than 320 characters; not stored")
-                return
+            value = email
             self.load(emails={value})
             other = self.by_email.get(value)
             if other is not None and other is not contact:
@@ -323,25 +290,38 @@ class ContactBatch:
         self.touch(contact, ts, field, "stamps")
 
     def set_traits(
-        self, contact: Contact, traits: dict, ts: datetime, warnings: list[str], *, where: str = "traits"
-    ) -> None:
-        """Standard fields to columns; every other trait to a typed property (or raw, per policy)."""
-        if (
-            "name" in traits
-            and isinstance(traits["name"], str)
-            and not any(k in traits for k in ("firstName", "first_name", "lastName", "last_name"))
-        ):
-            first, _, last = traits["name"].strip().partition(" ")
+        self,
+        contact: Contact,
+        traits: dict,
+        ts: datetime,
+        warnings: list[str],
+        *,
+        where: str = "traits",
+        name_rule=property_name,
+    ) -> set[str]:
+        """Standard fields to columns; every other trait to a typed property (or raw, per policy).
+
+        Property names are as sent (`name_rule` changes that for partners with their own rule).
+        Returns the property names the traits carried.
+        """
+        name = traits.get("name")
+        if isinstance(name, str) and not any(k in traits for k in NAME_KEYS):
+            first, last = split_name(name)
             self.set_field(contact, "first_name", first, ts, warnings)
             self.set_field(contact, "last_name", last, ts, warnings)
+        carried: set[str] = set()
         for key, value in traits.items():
-            name = fold_name(key) if isinstance(key, str) else None
-            if name in FIELD_TRAITS:
-                self.set_field(contact, FIELD_TRAITS[name], value, ts, warnings)
-            elif name in SPECIAL_TRAITS:
+            if not isinstance(key, str):
                 continue
-            else:
-                self.set_property(contact, key, name, value, ts, warnings, where=where)
+            field = field_for(key)
+            if field is not None:
+                self.set_field(contact, field, value, ts, warnings)
+            elif not is_special(key):
+                prop = name_rule(key)
+                if prop is not None:
+                    carried.add(prop)
+                self.set_property(contact, key, prop, value, ts, warnings, where=where)
+        return carried
 
     def set_property(
         self, contact: Contact, key: str, name: str | None, value: Any, ts: datetime, warnings: list[str], *, where: str
@@ -375,12 +355,19 @@ class ContactBatch:
                 warnings.append(f"{where}.{key}: {error}; not stored (property {name} is {definition.type})")
                 return
         contact.stamps[name] = stamp(ts)
+        contact.stamps[writer_key(name)] = self.integration.pk if self.integration is not None else None
         self.touch(contact, ts, "properties", "stamps")
+
+    def assigned_by_me(self, contact: Contact) -> set[str]:
+        """Properties this integration was the last to assign on the contact."""
+        mine = self.integration.pk if self.integration is not None else None
+        return {n for n in contact.properties if contact.stamps.get(writer_key(n)) == mine}
 
     def unset_property(self, contact: Contact, name: str, ts: datetime) -> None:
         if name in contact.properties and self._newer(contact, name, ts):
             del contact.properties[name]
             contact.stamps[name] = stamp(ts)
+            contact.stamps.pop(writer_key(name), None)
             self.touch(contact, ts, "properties", "stamps")
 
     def _set_raw(self, contact: Contact, key: str, value: Any, ts: datetime) -> None:
@@ -436,19 +423,70 @@ class ContactBatch:
             {"contact": contact, "key": key[:255], "member": member, "ts": ts}
         )
 
-    def add_event(self, contact: Contact, message, *, name: str, properties: dict) -> None:
+    def add_event(
+        self, contact: Contact, *, type: str, name: str, properties: dict, timestamp: datetime, source_id: int | None
+    ) -> None:
+        """A timeline event; `source_id` (the inbox row) makes a re-run chunk add it once."""
         self.events.append(
             ContactEvent(
                 contact=contact,
                 integration=self.integration,
-                inbox_message_id=message.pk,
-                type=message.type,
-                name=name or f"({message.type})",
+                inbox_message_id=source_id,
+                type=type,
+                name=name or f"({type})",
                 properties=properties,
-                timestamp=message.timestamp,
+                timestamp=timestamp,
             )
         )
-        self.touch(contact, message.timestamp, "last_seen_at")
+        self.touch(contact, timestamp, "last_seen_at")
+
+    # --- changes made in the database at once -------------------------------------------------
+    def alias(self, *, user_id: str, previous_id: str) -> Contact:
+        """Join previousId to userId (merging two contacts if both exist); the contact now.
+
+        Raises Wait when neither id is known yet: the alias waits, as an anonymous visitor
+        does, and is applied once an identify names either id.
+        """
+        if self.is_suppressed(user_id=user_id) or self.is_suppressed(user_id=previous_id):
+            raise Skip("this person is on the suppression list (erased); alias not applied")
+        self.flush()
+        outcome = contact_alias(user_id=user_id, previous_id=previous_id)
+        if outcome.merged_pk is not None:
+            self.gone[outcome.merged_pk] = outcome.contact
+        if outcome.linked_anonymous_id:
+            self.newly_known_ids.add(outcome.linked_anonymous_id)
+        self.forget()
+        return outcome.contact
+
+    def erase(self, *, user_id: str, email: str, requested_by: str, message_id: str) -> None:
+        """GDPR delete through contacts.services.contact_erase, keeping the chunk's view true."""
+        self.flush()
+        before = set(self.by_pk)
+        self.erased = True
+        record = contact_erase(
+            user_id=user_id,
+            email=email,
+            requested_by=requested_by,
+            integration=self.integration,
+            message_id=message_id,
+        )
+        # Contacts of this chunk that the erase removed: rows pointing at them point nowhere.
+        remaining = set(Contact.objects.filter(pk__in=before).values_list("pk", flat=True))
+        for pk in before - remaining:
+            self.gone[pk] = None
+        if record.contact_pk is not None:
+            self.gone[record.contact_pk] = None
+        self.forget()
+        # Later messages in this chunk must see the new suppression too.
+        self.suppressed_users.add(user_id)
+        if email:
+            self.suppressed_md5.add(email_md5(email))
+
+    def current(self, contact: Contact | None) -> Contact | None:
+        """The contact that stands for `contact` now (after merges and erasures in this chunk)."""
+        while contact is not None and contact.pk in self.gone:
+            contact = self.gone[contact.pk]
+        return contact
 
     # --- writing --------------------------------------------------------------------------
     @transaction.atomic

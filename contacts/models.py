@@ -5,7 +5,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
-PROPERTY_NAME_RE = r"^[a-z][a-z0-9_]*$"
+PROPERTY_NAME_RE = r"^[A-Za-z][A-Za-z0-9_]*$"
 
 
 class PropertyType(models.TextChoices):
@@ -23,11 +23,10 @@ class PropertyDefinition(models.Model):
         validators=[
             RegexValidator(
                 PROPERTY_NAME_RE,
-                "Property names are snake_case: lowercase letters, digits and underscores, "
-                "starting with a letter (no spaces, no capitals).",
+                "Property names hold letters, digits and underscores, and start with a letter.",
             )
         ],
-        help_text="snake_case. Incoming camelCase traits are folded to it (favoriteColor → favorite_color).",
+        help_text="As senders spell it: favoriteColor stays favoriteColor. Letters, digits and underscores.",
     )
     type = models.CharField(max_length=16, choices=PropertyType.choices, default=PropertyType.TEXT)
     description = models.TextField(blank=True)

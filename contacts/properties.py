@@ -16,6 +16,9 @@ from typing import Any
 from contacts.models import PROPERTY_NAME_RE, PropertyType
 
 _NAME = re.compile(PROPERTY_NAME_RE)
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_]+")
+_UNDERSCORES = re.compile(r"_+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEPARATORS = re.compile(r"[\s\-.]+")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -26,19 +29,41 @@ class PropertyError(ValueError):
     pass
 
 
-def fold_name(key: str) -> str | None:
-    """favoriteColor → favorite_color, 'Signup Date' → signup_date; None if it cannot be a name."""
+def property_name(key: str) -> str | None:
+    """The property name for a trait key, as the sender spelled it: `favoriteColor` stays
+    `favoriteColor` (Loops matches names exactly, and Segment's reserved traits are camelCase).
+
+    Names hold letters, digits and underscores and start with a letter: other characters
+    ('Signup Date', 'plan-tier') become underscores. None if nothing usable is left.
+    """
     if not isinstance(key, str) or not key or len(key) > 100:
         return None
-    return _fold(key)
+    return _as_sent(key)
 
 
 @functools.lru_cache(maxsize=8192)
-def _fold(key: str) -> str | None:
-    # The same few trait names arrive millions of times: fold each once per process.
-    name = _SEPARATORS.sub("_", _CAMEL.sub("_", key.strip())).lower().strip("_")
-    name = re.sub(r"_+", "_", name)
+def _as_sent(key: str) -> str | None:
+    # The same few trait names arrive millions of times: clean each once per process.
+    name = _UNDERSCORES.sub("_", _NOT_NAME.sub("_", key.strip())).strip("_")
     return name if _NAME.match(name) else None
+
+
+def snake_name(key: str) -> str | None:
+    """favoriteColor → favorite_color, 'Signup Date' → signup_date; None if it cannot be a name.
+
+    Used to recognise standard fields whatever their casing (firstName, first_name), and by
+    partners whose own rule is lowercase names (Retently: no spaces, no capitals).
+    """
+    if not isinstance(key, str) or not key or len(key) > 100:
+        return None
+    return _snake(key)
+
+
+@functools.lru_cache(maxsize=8192)
+def _snake(key: str) -> str | None:
+    name = _SEPARATORS.sub("_", _CAMEL.sub("_", key.strip())).lower().strip("_")
+    name = _UNDERSCORES.sub("_", name)
+    return name if _SNAKE.match(name) else None
 
 
 def parse_date(value: Any) -> str:

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from contacts.models import Contact, MailingList, PropertyDefinition, SuppressionReason
 from contacts.properties import PropertyError, coerce
-from contacts.staff_services import contact_is_erased
+from contacts.selectors import contact_is_erased
 
 MAX_SUPPRESSIONS = 50_000
 

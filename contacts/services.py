@@ -1,17 +1,23 @@
-"""Contact operations that act on the database at once: erase, merge, suppress, unsubscribe.
+"""Contact writes that act on the database at once: create and edit (staff), alias and merge,
+erase, subscribe and unsubscribe, suppress.
 
 Views, admin actions, tasks and the drain all call these; none of them write contacts directly.
+Staff edits are stamped with the current time, so an older Segment message arriving later
+never overwrites them (the drain compares per-value stamps). What happened is announced on
+contacts.signals for the apps above.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.hashing import email_md5
 from contacts.models import (
     AudienceMembership,
     Contact,
@@ -19,26 +25,14 @@ from contacts.models import (
     ContactIdentity,
     ErasureRecord,
     ListMembership,
+    MailingList,
     Suppression,
     SuppressionReason,
 )
+from contacts.signals import contact_erased, contacts_merged, contacts_unsubscribed
+from contacts.stamps import stamp
 
-
-def email_md5(email: str) -> str:
-    return hashlib.md5(email.strip().lower().encode()).hexdigest()  # noqa: S324 - a lookup key
-
-
-# What an erased person's inbox rows keep: their status and times. The reason and warnings go
-# too, since they can quote an id or an email ("… userId u-123 …").
-REDACTED_INBOX_FIELDS = {
-    "payload": {"redacted": True},
-    "user_id": "",
-    "anonymous_id": "",
-    "email": "",
-    "event": "",
-    "warnings": [],
-    "reason": "(redacted: this person was erased)",
-}
+UNSET: Any = object()
 
 
 @transaction.atomic
@@ -55,11 +49,10 @@ def contact_erase(
 
     Every contact the userId or email names is erased (they can be two contacts before an
     alias joins them). Inbox rows that carry their ids are redacted too, the delete request
-    included. What remains is a record that an erasure happened, without the data. Running it
-    twice for the same request (a re-drained delete) records it once.
+    included (by the receivers of contacts.signals.contact_erased). What remains is a record
+    that an erasure happened, without the data. Running it twice for the same request (a
+    re-drained delete) records it once.
     """
-    from integrations.models import InboxMessage
-
     user_ids = {user_id} if user_id else set()
     emails = {email.strip().lower()} if email else set()
     query = Q(pk__in=[contact.pk]) if contact is not None else Q(pk__in=[])
@@ -75,23 +68,22 @@ def contact_erase(
             user_ids.add(found.user_id)
         if found.email:
             emails.add(found.email)
+    pks = [c.pk for c in contacts]
     if contacts:
-        pks = [c.pk for c in contacts]
         anon_ids.update(ContactIdentity.objects.filter(contact_id__in=pks).values_list("anonymous_id", flat=True))
         events_deleted = ContactEvent.objects.filter(contact_id__in=pks).count()
-        # Cascades to identities, events, list and audience memberships.
-        Contact.objects.filter(pk__in=pks).delete()
     else:
         events_deleted = 0
+    # Receivers redact what the apps above keep about these ids, before the rows that point
+    # at the contacts go (their foreign keys would be nulled, and the link lost).
+    answers = contact_erased.send(
+        sender=Contact, user_ids=user_ids, emails=emails, anonymous_ids=anon_ids, contact_pks=pks
+    )
+    redacted = sum(answer for _receiver, answer in answers if isinstance(answer, int))
+    if pks:
+        # Cascades to identities, events, list and audience memberships.
+        Contact.objects.filter(pk__in=pks).delete()
     _suppress_erased(user_ids=sorted(user_ids), md5s=sorted(email_md5(e) for e in emails))
-    redact = Q(pk__in=[])
-    if user_ids:
-        redact |= Q(user_id__in=user_ids)
-    if emails:
-        redact |= Q(email__in=emails)
-    if anon_ids:
-        redact |= Q(anonymous_id__in=anon_ids)
-    redacted = InboxMessage.objects.filter(redact).update(**REDACTED_INBOX_FIELDS)
     if message_id and integration is not None:
         existing = ErasureRecord.objects.filter(integration=integration, message_id=message_id[:255]).first()
         if existing is not None:
@@ -137,13 +129,11 @@ def contact_merge(*, source: Contact, target: Contact) -> Contact:
     source's userId lives on as an identity of the target, so later messages with it land
     on the merged contact.
     """
-    from integrations.models import InboxMessage
-
     if source.pk == target.pk:
         return target
     ContactEvent.objects.filter(contact=source).update(contact=target)
     ContactIdentity.objects.filter(contact=source).update(contact=target)
-    InboxMessage.objects.filter(contact=source).update(contact=target)
+    contacts_merged.send(sender=Contact, source_pk=source.pk, target_pk=target.pk)
 
     target_lists = {m.mailing_list_id: m for m in ListMembership.objects.filter(contact=target)}
     for membership in ListMembership.objects.filter(contact=source):
@@ -212,6 +202,53 @@ def contact_merge(*, source: Contact, target: Contact) -> Contact:
     return target
 
 
+@dataclass
+class AliasOutcome:
+    contact: Contact
+    merged_pk: int | None = None  # the contact folded into `contact`, if two were joined
+    linked_anonymous_id: str = ""  # previousId, now an identity of `contact`
+
+
+@transaction.atomic
+def contact_alias(*, user_id: str, previous_id: str) -> AliasOutcome:
+    """Segment alias: previousId (an anonymousId or an old userId) and userId are one person.
+
+    Both known as different contacts: they are merged into the userId's. Only one known: the
+    other id joins it. Neither known: raises Wait, so the alias waits until an identify
+    names either id.
+    """
+    from common.outcomes import Wait
+
+    target = _contact_named(user_id)
+    source = _contact_named(previous_id)
+    if source is None and target is None:
+        raise Wait(f"neither previousId {previous_id!r} nor userId {user_id!r} is known yet; waits for an identify")
+    if target is None:
+        # previousId now answers to userId too.
+        if not source.user_id:
+            source.user_id = user_id
+            source.stamps["user_id"] = stamp(timezone.now())
+            source.updated_at = timezone.now()
+            source.save(update_fields=["user_id", "stamps", "updated_at"])
+        elif source.user_id != user_id:
+            ContactIdentity.objects.get_or_create(anonymous_id=user_id, defaults={"contact": source})
+        return AliasOutcome(contact=source)
+    if source is None:
+        ContactIdentity.objects.get_or_create(anonymous_id=previous_id, defaults={"contact": target})
+        return AliasOutcome(contact=target, linked_anonymous_id=previous_id)
+    if source.pk == target.pk:
+        return AliasOutcome(contact=target)
+    source_pk = source.pk
+    return AliasOutcome(contact=contact_merge(source=source, target=target), merged_pk=source_pk)
+
+
+def _contact_named(an_id: str) -> Contact | None:
+    """The contact a userId names: as its userId, or as an id merged into it."""
+    return (
+        Contact.objects.filter(user_id=an_id).first() or Contact.objects.filter(identities__anonymous_id=an_id).first()
+    )
+
+
 @transaction.atomic
 def contact_unsubscribe(*, contacts: Iterable[Contact], reason: str = "unsubscribed by staff") -> int:
     now = timezone.now()
@@ -221,6 +258,8 @@ def contact_unsubscribe(*, contacts: Iterable[Contact], reason: str = "unsubscri
     )
     emails = Contact.objects.filter(pk__in=ids, email__isnull=False).values_list("email", flat=True)
     suppressions_add(emails=list(emails), reason=SuppressionReason.UNSUBSCRIBED, note=reason)
+    if updated:
+        contacts_unsubscribed.send(sender=Contact, contact_ids=ids, reason=reason)
     return updated
 
 
@@ -262,3 +301,102 @@ def suppressions_add(
             Suppression.objects.bulk_create(new, ignore_conflicts=True)
             created += len(new)
     return created
+
+
+# --- staff edits (the REST API and the admin) -----------------------------------------------
+@transaction.atomic
+def contact_create(
+    *,
+    email: str | None = None,
+    user_id: str | None = None,
+    properties: dict[str, Any] | None = None,
+    mailing_lists: list[MailingList] | None = None,
+    subscribed: bool = True,
+    actor: str,
+) -> Contact:
+    now = timezone.now()
+    contact = Contact(email=email or None, user_id=user_id or None, created_at=now, updated_at=now, stamps={})
+    for key in ("email", "user_id"):
+        if getattr(contact, key):
+            contact.stamps[key] = stamp(now)
+    _set_properties(contact, properties or {}, now)
+    contact.save()
+    if mailing_lists:
+        _set_lists(contact, mailing_lists, now)
+    if not subscribed:
+        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed via the API by {actor}")
+        contact.refresh_from_db()
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    contact: Contact,
+    email: str | None = UNSET,
+    user_id: str | None = UNSET,
+    properties: dict[str, Any] | None = None,
+    mailing_lists: list[MailingList] | None = None,
+    subscribed: bool | None = None,
+    actor: str,
+) -> Contact:
+    """Change only what is given. `mailing_lists` is the full set the contact is subscribed to."""
+    now = timezone.now()
+    for key, value in (("email", email), ("user_id", user_id)):
+        if value is not UNSET:
+            setattr(contact, key, value or None)
+            contact.stamps[key] = stamp(now)
+    if properties:
+        _set_properties(contact, properties, now)
+    contact.updated_at = now
+    contact.save()
+    if mailing_lists is not None:
+        _set_lists(contact, mailing_lists, now)
+    if subscribed is False and contact.subscribed:
+        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed via the API by {actor}")
+        contact.refresh_from_db()
+    elif subscribed is True and not contact.subscribed:
+        contact_resubscribe(contact=contact, reason=f"resubscribed via the API by {actor}")
+    return contact
+
+
+@transaction.atomic
+def contact_resubscribe(*, contact: Contact, reason: str) -> Contact:
+    """Subscribe again and lift the unsubscribe suppression (never an erasure or a bounce)."""
+    now = timezone.now()
+    contact.subscribed = True
+    contact.subscription_changed_at = now
+    contact.subscription_reason = reason[:200]
+    contact.stamps["subscribed"] = stamp(now)
+    contact.updated_at = now
+    contact.save(update_fields=["subscribed", "subscription_changed_at", "subscription_reason", "stamps", "updated_at"])
+    if contact.email:
+        Suppression.objects.filter(email_md5=email_md5(contact.email), reason=SuppressionReason.UNSUBSCRIBED).delete()
+    return contact
+
+
+def _set_properties(contact: Contact, properties: dict[str, Any], now) -> None:
+    for name, value in properties.items():
+        if value is None:
+            contact.properties.pop(name, None)
+        else:
+            contact.properties[name] = value
+        contact.stamps[name] = stamp(now)
+
+
+def _set_lists(contact: Contact, lists: list[MailingList], now) -> None:
+    wanted = {m.pk for m in lists}
+    current = {m.mailing_list_id: m for m in ListMembership.objects.filter(contact=contact)}
+    ListMembership.objects.filter(contact=contact, subscribed=True).exclude(mailing_list_id__in=wanted).update(
+        subscribed=False, updated_at=now
+    )
+    ListMembership.objects.filter(contact=contact, subscribed=False, mailing_list_id__in=wanted).update(
+        subscribed=True, updated_at=now
+    )
+    ListMembership.objects.bulk_create(
+        [
+            ListMembership(contact=contact, mailing_list_id=pk, subscribed=True, updated_at=now)
+            for pk in wanted
+            if pk not in current
+        ]
+    )

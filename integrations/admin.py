@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from common.ids import parse_pk
 from integrations.admin_forms import field_name, form_for_kind
-from integrations.admin_tools import EstimatedCountPaginator, pretty_json
+from common.admin_tools import EstimatedCountPaginator, pretty_json
 from integrations.inbound.store import drain_soon
 from integrations.keys import api_key_cache_clear, api_key_create, api_key_rotate
 from integrations.kinds.base import KINDS

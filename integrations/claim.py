@@ -19,7 +19,12 @@ from django.utils import timezone
 from integrations.lanes import LANES, lane_held, lanes_supported
 from integrations.models import InboxMessage, InboxStatus, Integration
 
-LEASE = timedelta(minutes=5)
+# A claimed row comes due again by itself when its lease runs out, so a killed worker's rows
+# come back within LEASE. On PostgreSQL a worker holds its lane for the whole chunk, so no
+# other worker can claim the rows of a chunk that is merely slow: the lease can be short.
+# SQLite has no lanes, so it keeps a lease longer than any chunk takes.
+LEASE = timedelta(seconds=30)
+UNLANED_LEASE = timedelta(minutes=5)
 
 _CLAIM_SQL = """
 UPDATE integrations_inboxmessage
@@ -37,7 +42,7 @@ def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
     """Take up to `limit` due rows (of one lane, if given), leased, in the order they happened."""
     assert InboxMessage._meta.db_table == "integrations_inboxmessage"
     now = timezone.now()
-    params: list = [InboxStatus.PROCESSING, now + LEASE]
+    params: list = [InboxStatus.PROCESSING, now + (LEASE if lanes_supported() else UNLANED_LEASE)]
     if lane is not None:
         params.append(lane)
     params += [now, limit]

@@ -1,8 +1,9 @@
 """Drain the inbox: claim due rows in chunks and hand them to their integration's kind.
 
 Claims (integrations/claim.py) let several workers and qclusters drain at once. Every row
-ends processed, skipped (with the reason), waiting (an anonymous visitor, until identified) or
-failed (with the error); transient failures are retried with backoff.
+ends processed, skipped (with the reason), waiting (until someone it names is identified),
+refused (a partner rule; not retried) or failed (an error; retried with backoff). What a
+message does is the kind's business (integrations/kinds/): the drain knows nothing of contacts.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.bulk import bulk_update
-from contacts.batch import ContactBatch
-from contacts.models import ContactIdentity
-from contacts.services import REDACTED_INBOX_FIELDS
+from common.outcomes import Refuse, Skip, Wait
+from contacts.selectors import known_ids
 from integrations.claim import claimed
-from integrations.kinds.base import Refuse, Skip, Wait
+from integrations.erasure import redact_again
+from integrations.kinds.payload import payload_of
 from integrations.lanes import lock_anonymous_ids
 from integrations.models import InboxMessage, InboxStatus
 
@@ -33,27 +35,38 @@ STATUS_FIELDS = ["status", "next_attempt_at", "reason", "warnings", "processed_a
 
 @dataclass
 class DrainResult:
+    """Rows by the status they ended in. A row that waited and was applied later in the same
+    drain counts once, as applied."""
+
     processed: int = 0
     skipped: int = 0
     waiting: int = 0
+    refused: int = 0
     failed: int = 0
     chunks: int = 0
-    by_status: dict = field(default_factory=dict)
+    # Ids counted as waiting, so a later chunk that applies them moves the count, not adds.
+    _waited: set = field(default_factory=set, repr=False)
 
     @property
     def total(self) -> int:
-        return self.processed + self.skipped + self.waiting + self.failed
+        return self.processed + self.skipped + self.waiting + self.refused + self.failed
 
     def add(self, rows: list[InboxMessage]) -> None:
         for row in rows:
+            if row.status == InboxStatus.PENDING:
+                continue  # woken in its own chunk: counted when applied
+            if row.pk in self._waited:
+                self._waited.discard(row.pk)
+                self.waiting -= 1
             if row.status == InboxStatus.PROCESSED:
                 self.processed += 1
             elif row.status == InboxStatus.SKIPPED:
                 self.skipped += 1
             elif row.status == InboxStatus.WAITING:
                 self.waiting += 1
-            elif row.status == InboxStatus.PENDING:
-                continue  # woken by an identify in its own chunk: counted when applied
+                self._waited.add(row.pk)
+            elif row.status == InboxStatus.REFUSED:
+                self.refused += 1
             else:
                 self.failed += 1
 
@@ -143,9 +156,7 @@ def _apply_alone(integration, row: InboxMessage) -> None:
 
 def _apply_group(integration, rows: list[InboxMessage]) -> None:
     behaviour = integration.behaviour()
-    unknown = behaviour.unknown_traits() if hasattr(behaviour, "unknown_traits") else "infer"
-    batch = ContactBatch(integration=integration, unknown_traits=unknown)
-    batch.preload(rows)
+    batch = behaviour.open_batch(rows)
     for row in rows:
         row.warnings = []
         row.contact = None
@@ -158,7 +169,7 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
         except Skip as skip:
             finish(row, InboxStatus.SKIPPED, str(skip))
         except Refuse as refuse:
-            fail(row, str(refuse), permanent=True)
+            finish(row, InboxStatus.REFUSED, str(refuse))
         except DatabaseError:
             raise
         except Exception as error:  # noqa: BLE001 - a bug in one message must not stop the chunk
@@ -166,56 +177,65 @@ def _apply_group(integration, rows: list[InboxMessage]) -> None:
             fail(row, f"{type(error).__name__}: {error}", permanent=False)
         else:
             finish(row, InboxStatus.PROCESSED)
-    batch.flush()
-    settle_waiting(rows, batch.linked_anonymous_ids)
-    for row in rows:
-        # Rows that named a contact erased or merged away later in the chunk.
-        contact = row.contact
-        while contact is not None and contact.pk in batch.gone:
-            contact = batch.gone[contact.pk]
-        row.contact = contact
+    behaviour.close_batch(batch, rows)
+    key_waiting_aliases(rows)
+    settle_waiting(rows, batch.newly_known_ids)
     bulk_update(InboxMessage, rows, STATUS_FIELDS)
     if batch.erased:
-        # The erase redacted rows of this chunk in the database; the statuses just written
-        # brought back their reason and warnings, which can name the person. Redact again.
-        InboxMessage.objects.filter(pk__in=[row.pk for row in rows], payload={"redacted": True}).update(
-            reason=REDACTED_INBOX_FIELDS["reason"], warnings=[]
-        )
+        redact_again(rows)
 
 
-def settle_waiting(rows: list[InboxMessage], linked: set[str]) -> None:
-    """Wake the rows of visitors this chunk identified, and leave none waiting for a visitor
-    another worker identified meanwhile.
+def wait_keys(row: InboxMessage) -> set[str]:
+    """The ids a waiting row waits for: its anonymousId, and for an alias its userId too."""
+    keys = {row.anonymous_id}
+    if row.type == "alias":
+        keys.add(row.user_id)
+    return keys - {""}
+
+
+def key_waiting_aliases(rows: list[InboxMessage]) -> None:
+    """An alias that waits is found again by its userId or its previousId: the previousId goes
+    in the anonymousId column (indexed for waiting rows) when the message sent none."""
+    for row in rows:
+        if row.status == InboxStatus.WAITING and row.type == "alias" and not row.anonymous_id:
+            previous = str(payload_of(row).get("previousId") or "")[:255]
+            if previous:
+                row.anonymous_id = previous
+                InboxMessage.objects.filter(pk=row.pk).update(anonymous_id=previous)
+
+
+def settle_waiting(rows: list[InboxMessage], known: set[str]) -> None:
+    """Wake the rows waiting for ids this chunk made known, and leave none waiting for an id
+    another worker made known meanwhile.
 
     A visitor's page (in its anonymousId's lane) and the identify naming it (in the userId's
     lane) can be applied by two workers at once: the identify's wake-up ran before the page
     was stored as waiting, and nothing woke it again. Both sides now take a transaction lock
-    per anonymousId before that step, so one of them sees the other's commit.
+    per id before that step, so one of them sees the other's commit.
     """
-    waiting = {row.anonymous_id for row in rows if row.status == InboxStatus.WAITING}
-    if not (waiting or linked):
+    waiting = set().union(*(wait_keys(row) for row in rows if row.status == InboxStatus.WAITING))
+    if not (waiting or known):
         return
-    lock_anonymous_ids(waiting | linked)
-    if waiting - linked:
+    lock_anonymous_ids(waiting | known)
+    if waiting - known:
         # Read after the lock: an identify committed by another worker is visible now.
-        linked = linked | set(
-            ContactIdentity.objects.filter(anonymous_id__in=waiting - linked).values_list("anonymous_id", flat=True)
-        )
-    if linked:
-        wake_waiting(rows, linked)
+        known = known | known_ids(waiting - known)
+    if known:
+        wake_waiting(rows, known)
 
 
-def wake_waiting(rows: list[InboxMessage], anonymous_ids: set[str]) -> None:
-    """Anonymous visitors now identified: their waiting rows come due again, in this chunk's
-    rows as in those stored by earlier chunks. Their lanes may differ from this one, so they
-    are applied by whichever worker holds theirs."""
+def wake_waiting(rows: list[InboxMessage], ids: set[str]) -> None:
+    """Rows waiting for one of `ids` come due again, in this chunk's rows as in those stored by
+    earlier chunks. Their lanes may differ from this one, so they are applied by whichever
+    worker holds theirs."""
     now = timezone.now()
     for row in rows:
-        if row.status == InboxStatus.WAITING and row.anonymous_id in anonymous_ids:
+        if row.status == InboxStatus.WAITING and wait_keys(row) & ids:
             row.status, row.reason, row.next_attempt_at, row.processed_at = InboxStatus.PENDING, "", now, None
-    InboxMessage.objects.filter(status=InboxStatus.WAITING, anonymous_id__in=anonymous_ids).update(
-        status=InboxStatus.PENDING, reason="", next_attempt_at=now, processed_at=None
-    )
+    woken = dict(status=InboxStatus.PENDING, reason="", next_attempt_at=now, processed_at=None)
+    InboxMessage.objects.filter(
+        Q(anonymous_id__in=ids) | Q(user_id__in=ids, type="alias"), status=InboxStatus.WAITING
+    ).update(**woken)
 
 
 def drain_inbox(*, max_seconds: float = 50, chunk: int | None = None, max_rows: int | None = None) -> DrainResult:

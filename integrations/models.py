@@ -96,6 +96,7 @@ class InboxStatus(models.TextChoices):
     PROCESSED = "processed", "Processed"
     SKIPPED = "skipped", "Skipped"
     WAITING = "waiting", "Waiting for identify"
+    REFUSED = "refused", "Refused (partner rule)"
     FAILED = "failed", "Failed"
 
 
@@ -149,6 +150,8 @@ class InboxMessage(models.Model):
             models.Index(fields=["type", "-received_at"], name="inbox_type_received"),
             # Rows of anonymous visitors, found again when an identify names their anonymousId.
             models.Index(fields=["anonymous_id"], condition=Q(status="waiting"), name="inbox_waiting_anonymous"),
+            # Aliases that arrived before either id was known wait under their userId too.
+            models.Index(fields=["user_id"], condition=Q(status="waiting"), name="inbox_waiting_user"),
         ]
 
     def __str__(self) -> str:

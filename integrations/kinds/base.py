@@ -1,34 +1,24 @@
 """The kind registry: one small class per partner, looked up by the Integration's stored kind.
 
 A kind declares its settings (with help text, shown in the admin and validated by
-`create_integration`) and how it applies each Segment message type. Handlers work on a
-`contacts.batch.ContactBatch`, so a whole drained chunk costs a handful of queries.
+`create_integration`), the message types it applies (`handles`; the others are skipped with
+the reason), and the batch it works on: `open_batch(rows)` loads what a drained chunk needs in
+a few queries, each handler changes the batch in memory, and `close_batch` writes it back. A
+contacts kind works on a `contacts.batch.ContactBatch`; a kind about something else (affiliates)
+brings its own batch. The drain knows nothing of contacts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from common.outcomes import Refuse, Skip, Wait  # noqa: F401 - the kinds raise these
+
 if TYPE_CHECKING:
-    from contacts.batch import ContactBatch
     from integrations.models import InboxMessage, Integration
 
 KINDS: dict[str, type[Kind]] = {}
-
-
-class Skip(Exception):
-    """The message is valid but this integration does not apply it (filtered, not eligible)."""
-
-
-class Wait(Skip):
-    """Valid, but about an anonymous visitor nobody has identified yet. The row waits in the
-    inbox and is applied again once an identify or alias links its anonymousId to a contact."""
-
-
-class Refuse(Exception):
-    """The message cannot be applied as sent. Permanent: retrying will not help."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +82,24 @@ FIXED_MAILING_LIST = Setting(
 )
 
 
+class KindBatch:
+    """What a kind works on while the drain applies one chunk. The base holds nothing.
+
+    `newly_known_ids`: ids (anonymousIds, userIds) this chunk tied to someone: rows waiting for
+    one of them can now apply. `erased`: the chunk erased someone (the drain redacts its rows
+    again after writing).
+    """
+
+    newly_known_ids: set[str]
+    erased: bool = False
+
+    def __init__(self) -> None:
+        self.newly_known_ids = set()
+
+    def flush(self) -> None:
+        """Write what the handlers changed."""
+
+
 class Kind:
     kind: ClassVar[str]
     label: ClassVar[str]
@@ -99,6 +107,9 @@ class Kind:
     description: ClassVar[str] = ""
     settings: ClassVar[tuple[Setting, ...]] = ()
     default_daily_cap: ClassVar[int | None] = None
+    # The message types this kind applies; each is the method of that name. Others are
+    # skipped, with the reason, by `apply`.
+    handles: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -124,15 +135,19 @@ class Kind:
         return {name.strip() for name in raw.split(",") if name.strip()}
 
     # --- applying -----------------------------------------------------------------------
-    def handlers(self) -> dict[str, Callable[[ContactBatch, InboxMessage], None]]:
-        return {}
+    def open_batch(self, rows: list[InboxMessage]) -> KindBatch:
+        """Load what applying `rows` needs, in a few queries."""
+        return KindBatch()
 
-    def apply(self, batch: ContactBatch, message: InboxMessage) -> None:
-        """Apply one message; raise Skip or Refuse to end it otherwise."""
-        handler = self.handlers().get(message.type)
-        if handler is None:
+    def close_batch(self, batch: KindBatch, rows: list[InboxMessage]) -> None:
+        """Write the batch back, and point each row at what it finally touched."""
+        batch.flush()
+
+    def apply(self, batch: KindBatch, message: InboxMessage) -> None:
+        """Apply one message; raise Skip, Wait or Refuse to end it otherwise."""
+        if message.type not in self.handles:
             raise Skip(f"{self.label} does not use {message.type} calls")
-        handler(batch, message)
+        getattr(self, message.type)(batch, message)
 
 
 def kind_choices() -> list[tuple[str, str]]:

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from contacts.batch import ContactBatch
+from contacts.traits import clean_email
 from integrations.kinds.base import UNKNOWN_TRAITS, Kind, Refuse, Skip, Wait
+from integrations.kinds.payload import (
+    chunk_ids,
+    context_of,
+    context_traits_of,
+    identify_traits,
+    page_properties,
+    payload_of,
+    properties_of,
+)
 
 if TYPE_CHECKING:
-    from contacts.batch import ContactBatch
     from contacts.models import Contact
     from integrations.models import InboxMessage
 
 AUDIENCE_EVENTS = {"Audience Entered": True, "Audience Exited": False}
-
-
-def traits_of(message: InboxMessage) -> dict:
-    traits = message.payload.get("traits")
-    return traits if isinstance(traits, dict) else {}
-
-
-def context_of(message: InboxMessage) -> dict:
-    context = message.payload.get("context")
-    return context if isinstance(context, dict) else {}
-
-
-def properties_of(message: InboxMessage) -> dict:
-    props = message.payload.get("properties")
-    return props if isinstance(props, dict) else {}
 
 
 def mailing_lists(value: Any) -> dict[str, bool]:
@@ -64,6 +59,7 @@ class ContactKind(Kind):
     """Identify/track/page/screen/alias/delete onto contacts, with overridable partner rules."""
 
     settings = (UNKNOWN_TRAITS,)
+    handles = ("identify", "track", "page", "screen", "alias", "delete")
     # Policies a partner kind changes.
     create_requires: ClassVar[tuple[str, ...]] = ()  # of "user_id", "email"
     requires_user_id: ClassVar[bool] = False
@@ -75,22 +71,24 @@ class ContactKind(Kind):
     def unknown_traits(self) -> str:
         return self.option("unknown_traits") if self.setting("unknown_traits") else "infer"
 
-    def handlers(self):
-        return {
-            "identify": self.identify,
-            "track": self.track,
-            "page": self.page,
-            "screen": self.page,
-            "alias": self.alias,
-            "delete": self.delete,
-            "group": self.group,
-        }
+    # --- the batch ------------------------------------------------------------------------
+    def open_batch(self, rows: list[InboxMessage]) -> ContactBatch:
+        batch = ContactBatch(integration=self.integration, unknown_traits=self.unknown_traits())
+        user_ids, emails, anons = chunk_ids(rows)
+        batch.preload(user_ids=user_ids, emails=emails, anons=anons)
+        return batch
+
+    def close_batch(self, batch: ContactBatch, rows: list[InboxMessage]) -> None:
+        batch.flush()
+        for row in rows:
+            # Rows that named a contact erased or merged away later in the chunk.
+            row.contact = batch.current(row.contact)
 
     # --- identity -------------------------------------------------------------------------
     def resolve(self, batch: ContactBatch, message: InboxMessage, *, create: bool, email: str = "") -> Contact:
         if self.requires_user_id and not message.user_id:
             raise Skip(f"{self.label} stores contacts only with a userId; this call has none")
-        email = email or message.email
+        email = email or clean_email(message.email) or ""
         contact = batch.find(user_id=message.user_id, email=email, anonymous_id=message.anonymous_id)
         if contact is None:
             if not create:
@@ -104,15 +102,7 @@ class ContactKind(Kind):
                 user_id=message.user_id, email=email, anonymous_id=message.anonymous_id, ts=message.timestamp
             )
         else:
-            if (
-                message.user_id
-                and not contact.user_id
-                and message.user_id not in batch.by_user_id
-                and not batch.is_suppressed(user_id=message.user_id)
-            ):
-                contact.user_id = message.user_id
-                batch.by_user_id[message.user_id] = contact
-                batch.touch(contact, message.timestamp, "user_id")
+            batch.assign_user_id(contact, message.user_id, message.timestamp)
             if email and not contact.email:
                 # An email sent beside the traits (top level, as Loops' test event does, or in
                 # a track's properties) fills in a contact that has none; traits still win.
@@ -123,12 +113,25 @@ class ContactKind(Kind):
 
     def missing_reason(self, message: InboxMessage, missing: list[str]) -> str:
         names = " and ".join("userId" if f == "user_id" else "email" for f in missing)
-        return f"{self.label} creates a contact only with userId and email; missing {names}"
+        reason = f"{self.label} creates a contact only with userId and email; missing {names}"
+        if "email" in missing and message.email:
+            reason += f" ({message.email[:80]!r} is not a valid email address)"
+        return reason
+
+    def add_event(self, batch: ContactBatch, contact: Contact, message: InboxMessage, properties: dict) -> None:
+        batch.add_event(
+            contact,
+            type=message.type,
+            name=message.event,
+            properties=properties,
+            timestamp=message.timestamp,
+            source_id=message.pk,
+        )
 
     # --- handlers -------------------------------------------------------------------------
     def identify(self, batch: ContactBatch, message: InboxMessage) -> None:
         contact = self.resolve(batch, message, create=True)
-        self.apply_traits(batch, contact, message, traits_of(message))
+        self.apply_traits(batch, contact, message, identify_traits(message))
 
     def apply_traits(self, batch: ContactBatch, contact: Contact, message: InboxMessage, traits: dict) -> None:
         ts = message.timestamp
@@ -168,9 +171,8 @@ class ContactKind(Kind):
 
     def track(self, batch: ContactBatch, message: InboxMessage) -> None:
         self.check_event_filter(message)
-        context_traits = context_of(message).get("traits")
-        context_traits = context_traits if isinstance(context_traits, dict) else {}
         contact = self.resolve(batch, message, create=self.track_creates_contact)
+        context_traits = context_traits_of(message)
         if context_traits:
             self.apply_traits(batch, contact, message, context_traits)
         properties = properties_of(message)
@@ -180,79 +182,28 @@ class ContactKind(Kind):
                 batch.set_audience(contact, key, AUDIENCE_EVENTS[message.event], message.timestamp)
             else:
                 message.warnings.append(f"{message.event} without properties.audience_key; no audience changed")
-        batch.add_event(contact, message, name=message.event, properties=properties)
+        self.add_event(batch, contact, message, properties)
 
     def page(self, batch: ContactBatch, message: InboxMessage) -> None:
         contact = self.resolve(batch, message, create=self.track_creates_contact)
-        batch.add_event(contact, message, name=message.event, properties=properties_of(message))
+        self.add_event(batch, contact, message, page_properties(message))
 
-    def group(self, batch: ContactBatch, message: InboxMessage) -> None:
-        raise Skip("group calls are kept in the inbox; accounts are not modelled")
+    def screen(self, batch: ContactBatch, message: InboxMessage) -> None:
+        self.page(batch, message)
 
     def alias(self, batch: ContactBatch, message: InboxMessage) -> None:
-        from contacts.models import Contact, ContactIdentity
-        from contacts.services import contact_merge
-
-        previous = str(message.payload.get("previousId") or "")
+        previous = str(payload_of(message).get("previousId") or "")
         if not previous or not message.user_id:
             raise Skip("alias needs previousId and userId")
-        if batch.is_suppressed(user_id=message.user_id) or batch.is_suppressed(user_id=previous):
-            raise Skip("this person is on the suppression list (erased); alias not applied")
-        # A merge works on the database directly: write what the chunk holds so far first.
-        batch.flush()
-        target = (
-            Contact.objects.filter(user_id=message.user_id).first()
-            or Contact.objects.filter(identities__anonymous_id=message.user_id).first()
-        )
-        source = (
-            Contact.objects.filter(user_id=previous).first()
-            or Contact.objects.filter(identities__anonymous_id=previous).first()
-        )
-        if source is None and target is None:
-            raise Skip("neither previousId nor userId belongs to a known contact")
-        if target is None:
-            # previousId (an anonymousId or an old userId) now answers to userId too.
-            if not source.user_id:
-                source.user_id = message.user_id
-                source.save(update_fields=["user_id", "updated_at"])
-            elif source.user_id != message.user_id:
-                ContactIdentity.objects.get_or_create(anonymous_id=message.user_id, defaults={"contact": source})
-            target = source
-        elif source is None:
-            ContactIdentity.objects.get_or_create(anonymous_id=previous, defaults={"contact": target})
-            batch.linked_anonymous_ids.add(previous)
-        elif source.pk != target.pk:
-            source_pk = source.pk
-            target = contact_merge(source=source, target=target)
-            batch.gone[source_pk] = target
-        batch.forget()
-        message.contact = target
+        message.contact = batch.alias(user_id=message.user_id, previous_id=previous)
 
     def delete(self, batch: ContactBatch, message: InboxMessage) -> None:
-        from contacts.models import Contact
-        from contacts.services import contact_erase, email_md5
-
         if not message.user_id:
             raise Skip("already erased: this delete request was redacted")
-        batch.flush()
-        before = set(batch.by_pk)
-        batch.erased = True
-        record = contact_erase(
+        batch.erase(
             user_id=message.user_id,
             email=message.email,
             requested_by="segment delete",
-            integration=self.integration,
             message_id=message.message_id,
         )
-        # Contacts of this chunk that the erase removed: rows pointing at them point nowhere.
-        remaining = set(Contact.objects.filter(pk__in=before).values_list("pk", flat=True))
-        for pk in before - remaining:
-            batch.gone[pk] = None
-        if record.contact_pk is not None:
-            batch.gone[record.contact_pk] = None
-        batch.forget()
-        # Later messages in this chunk must see the new suppression too.
-        batch.suppressed_users.add(message.user_id)
-        if message.email:
-            batch.suppressed_md5.add(email_md5(message.email))
         message.contact = None

@@ -204,7 +204,7 @@ def test_properties_list_and_create(api, data):
 @pytest.mark.parametrize(
     ("payload", "field", "words"),
     [
-        ({"name": "Signup Date", "type": "date"}, "name", "snake_case"),
+        ({"name": "Signup Date", "type": "date"}, "name", "letters, digits and underscores"),
         ({"name": "plan", "type": "text"}, "name", "already exists"),
         ({"name": "x", "type": "colour"}, "type", "not a valid choice"),
         ({"type": "text"}, "name", "required"),

@@ -121,7 +121,7 @@ def test_track_page_screen_are_on_the_timeline(segment, drain):
     track = events["track"]
     assert (track.name, track.properties, track.integration) == ("Order Completed", {"total": 9.5}, integration)
     assert track.timestamp.isoformat() == "2024-01-02T03:04:05+00:00"
-    assert events["page"].properties == {"path": "/pricing"}
+    assert events["page"].properties == {"path": "/pricing", "name": "Pricing"}
     assert events["screen"].name == "Home"
 
 

@@ -217,13 +217,37 @@ def test_alias_in_the_same_chunk_as_identifies(segment, drain):
     assert set(InboxMessage.objects.values_list("contact_id", flat=True)) == {contact.pk}
 
 
-def test_alias_with_no_known_contact_is_skipped(segment, drain):
+def test_an_alias_before_either_id_is_known_waits_then_applies(segment, drain):
+    """Alias first: it waits, as anonymous visitors do, instead of being skipped for good
+    (which left the person as two contacts)."""
     client, _ = segment
     post(client, "/v1/alias", {"previousId": "ghost", "userId": "nobody"})
     drain()
     row = InboxMessage.objects.get()
-    assert row.status == "skipped"
-    assert "known contact" in row.reason
+    assert row.status == "waiting"
+    assert "previousId 'ghost'" in row.reason
+    # The visitor's identify arrives later, under the previous (anonymous) id.
+    post(client, "/v1/identify", {"anonymousId": "ghost", "traits": {"email": "g@example.com"}})
+    drain()
+    row.refresh_from_db()
+    assert row.status == "processed"
+    contact = Contact.objects.get()
+    assert (contact.user_id, contact.email) == ("nobody", "g@example.com")
+
+
+def test_an_alias_before_either_id_is_known_applies_when_the_user_id_is_identified(segment, drain):
+    client, _ = segment
+    post(client, "/v1/alias", {"previousId": "old-user-7", "userId": "new-user-7"})
+    post(client, "/v1/track", {"userId": "old-user-7", "event": "Seen", "properties": {"email": "o@example.com"}})
+    drain()
+    post(client, "/v1/identify", {"userId": "new-user-7", "traits": {"email": "n@example.com"}})
+    drain()
+    assert InboxMessage.objects.filter(status="waiting").count() == 0
+    # Both ids name one person, whichever id the contact keeps as its userId.
+    contact = Contact.objects.get()
+    assert {contact.user_id, *contact.identities.values_list("anonymous_id", flat=True)} >= {"old-user-7", "new-user-7"}
+    assert contact.email == "n@example.com"
+    assert contact.events.get().name == "Seen"
 
 
 def test_a_visitor_identified_by_another_worker_meanwhile_is_not_left_waiting(segment, drain, monkeypatch):

@@ -3,7 +3,7 @@
 import pytest
 
 from contacts.models import Contact, PropertyDefinition
-from contacts.properties import PropertyError, coerce, fold_name, infer_type, parse_date
+from contacts.properties import PropertyError, coerce, infer_type, parse_date, property_name, snake_name
 from integrations.models import InboxMessage
 from tests.conftest import SegmentClient, make_integration
 
@@ -11,6 +11,25 @@ from tests.conftest import SegmentClient, make_integration
 def post(client, path, body):
     response = client.post(path, body)
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("favoriteColor", "favoriteColor"),
+        ("favorite_color", "favorite_color"),
+        ("Signup Date", "Signup_Date"),
+        ("HTTPStatus", "HTTPStatus"),
+        ("plan-name", "plan_name"),
+        ("  plan  ", "plan"),
+        ("1st", None),
+        ("", None),
+        ("ß", None),
+    ],
+)
+def test_property_names_are_kept_as_sent(key, name):
+    """Loops matches property names exactly: favoriteColor is stored and shown as favoriteColor."""
+    assert property_name(key) == name
 
 
 @pytest.mark.parametrize(
@@ -25,8 +44,8 @@ def post(client, path, body):
         ("", None),
     ],
 )
-def test_fold_name(key, name):
-    assert fold_name(key) == name
+def test_snake_names_for_fields_and_retently(key, name):
+    assert snake_name(key) == name
 
 
 @pytest.mark.parametrize(
@@ -77,7 +96,7 @@ def test_infer_type():
 
 def test_identify_stores_typed_properties_and_defines_them(segment, drain):
     client, integration = segment
-    PropertyDefinition.objects.create(name="signup_date", type="date")
+    PropertyDefinition.objects.create(name="signupDate", type="date")
     PropertyDefinition.objects.create(name="tags", type="collection")
     PropertyDefinition.objects.create(name="trial", type="boolean")
     post(
@@ -98,20 +117,20 @@ def test_identify_stores_typed_properties_and_defines_them(segment, drain):
     drain()
     contact = Contact.objects.get()
     assert contact.properties == {
-        "favorite_color": "blue",
-        "favorite_number": 42,
-        "signup_date": "2020-01-30T10:00:00+00:00",
+        "favoriteColor": "blue",
+        "favoriteNumber": 42,
+        "signupDate": "2020-01-30T10:00:00+00:00",
         "tags": ["foo", "bar", "baz"],
         "trial": True,
     }
-    inferred = PropertyDefinition.objects.get(name="favorite_number")
+    inferred = PropertyDefinition.objects.get(name="favoriteNumber")
     assert inferred.type == "number"
     assert integration.name in inferred.source
 
 
 def test_a_value_that_does_not_fit_is_a_warning_and_not_stored(segment, drain):
     client, _ = segment
-    PropertyDefinition.objects.create(name="favorite_number", type="number")
+    PropertyDefinition.objects.create(name="favoriteNumber", type="number")
     post(client, "/v1/identify", {"userId": "u1", "traits": {"email": "u@example.com", "favoriteNumber": 7}})
     drain()
     post(client, "/v1/identify", {"userId": "u1", "traits": {"favoriteNumber": "lots", "color": "red"}})
@@ -122,7 +141,7 @@ def test_a_value_that_does_not_fit_is_a_warning_and_not_stored(segment, drain):
     assert "traits.favoriteNumber" in row.warnings[0]
     assert "'lots' is not a number" in row.warnings[0]
     contact = Contact.objects.get()
-    assert contact.properties == {"favorite_number": 7, "color": "red"}
+    assert contact.properties == {"favoriteNumber": 7, "color": "red"}
 
 
 def test_null_resets_a_value(segment, drain):

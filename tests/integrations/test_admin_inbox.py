@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.admin_tools import COUNT_CAP, EstimatedCountPaginator
+from common.admin_tools import COUNT_CAP, EstimatedCountPaginator
 from integrations.models import InboxMessage, InboxStatus, RejectedMessage
 from tests.conftest import SegmentClient, make_integration
 

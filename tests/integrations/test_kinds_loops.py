@@ -41,7 +41,7 @@ def test_seed_test_event_creates_the_contact(loops, drain):
     assert last_row().status == "processed"
     contact = Contact.objects.get()
     assert (contact.user_id, contact.email, contact.first_name) == ("test-user-a5h7xb", "adam@example.com", "Adam")
-    assert contact.properties == {"favorite_color": "blue", "favorite_number": 42}
+    assert contact.properties == {"favoriteColor": "blue", "favoriteNumber": 42}
     assert contact.subscribed is True
     assert lists_of(contact) == {"1234567890": True}
 
@@ -58,7 +58,7 @@ def test_create_needs_email_and_user_id(loops, drain, body, missing):
     post(client, "/v1/identify", body)
     drain()
     row = last_row()
-    assert row.status == "failed"
+    assert row.status == "refused"  # a partner rule: shown apart from errors, not retried
     assert row.next_attempt_at is None  # permanent: retrying cannot help
     assert f"missing {missing}" in row.reason
     assert not Contact.objects.exists()
@@ -74,7 +74,7 @@ def test_update_by_user_id_or_email_never_duplicates(loops, drain):
     post(client, "/v1/identify", {"anonymousId": "a1", "traits": {"email": "ADAM@example.com", "plan": "premium"}})
     drain()
     contact = Contact.objects.get()
-    assert contact.properties == {"favorite_color": "green", "favorite_number": 42, "plan": "premium"}
+    assert contact.properties == {"favoriteColor": "green", "favoriteNumber": 42, "plan": "premium"}
 
 
 def test_subscribed_is_three_state(loops, drain):
@@ -182,7 +182,7 @@ def test_track_for_a_new_contact_needs_an_email(loops, drain):
     post(client, "/v1/track", {"userId": "stranger", "event": "User Registered"})
     drain()
     row = last_row()
-    assert row.status == "failed"
+    assert row.status == "refused"  # a partner rule: shown apart from errors, not retried
     assert "needs an email" in row.reason
     assert not Contact.objects.exists()
     post(

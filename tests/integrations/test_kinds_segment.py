@@ -45,7 +45,7 @@ def test_loops_and_promoter_rules_apply_to_the_generic_kind(db, drain):
     drain()
     contact = Contact.objects.get()
     assert contact.subscribed is False
-    assert contact.properties == {"company_name": "ACME"}
+    assert contact.properties == {"companyName": "ACME"}
     assert dict(ListMembership.objects.values_list("mailing_list__list_id", "subscribed")) == {"l1": True, "all": True}
     assert InboxMessage.objects.get(type="track").status == "skipped"
 
