@@ -44,6 +44,7 @@ run: install
 
 test: dev-install node-install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: dev-install
