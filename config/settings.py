@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "common",
     "integrations",
     "contacts",
     "campaigns",
@@ -196,6 +197,13 @@ INBOX_RETENTION_DAYS = env.int("INBOX_RETENTION_DAYS", default=30)
 # How long a web process trusts a key it looked up: a revoked key, a disabled integration or a
 # changed setting reaches every other process within this many seconds (0: look up each call).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+
+# --- Work queue (common/workqueue) ---------------------------------------------------------
+# How long a claim holds a queued item. Workers renew it every third of that while they work,
+# so the items of a worker that was killed are due again within this many seconds.
+WORKQUEUE_LEASE_SECONDS = env.float("WORKQUEUE_LEASE_SECONDS", default=30.0)
+if WORKQUEUE_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured("WORKQUEUE_LEASE_SECONDS must be at least 3 (heartbeats renew it every third).")
 
 # --- Security for production --------------------------------------------------------------
 if not DEBUG:

@@ -20,3 +20,5 @@ STORAGES = {
 # Live-server request threads open their own connections; kept open (CONN_MAX_AGE) one of them
 # outlived the run and PostgreSQL refused to drop the test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# A concrete queue (Job) for the work-queue tests: common's WorkItem is abstract.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.workqueue_app"]  # noqa: F405
