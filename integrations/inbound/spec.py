@@ -250,27 +250,37 @@ def normalize(raw: Any, *, path_type: str | None, received_at: datetime, check_n
 
 
 def event_time(message: dict, received_at: datetime) -> datetime:
-    """Segment's rule: with sentAt and originalTimestamp, correct the client clock:
-    timestamp = receivedAt - (sentAt - originalTimestamp). Otherwise the timestamp sent, then
-    originalTimestamp, then receivedAt. Unparseable values are ignored, as Segment does.
+    """When the event happened, by our clock.
+
+    The sender's time is `timestamp` when it sent one, else `originalTimestamp`. RudderStack's
+    SDKs stamp `originalTimestamp` with the moment of the call on every message, next to the
+    caller's own `timestamp`; RudderStack's server, too, takes `timestamp` first, so a
+    back-dated identify keeps its date.
+
+    With `sentAt`, the sender's clock is corrected as Segment does:
+    timestamp = receivedAt - (sentAt - sender's time). A browser whose clock runs two hours
+    fast is not dated two hours ahead, where its identify would beat a later one from a server.
+    Without `sentAt` the sender's time stands; without either, the event happened when it
+    arrived. Unparseable values are ignored, as Segment does.
 
     A message that already carries a receivedAt was received by Segment (a destination
     forward, an archive line): Segment corrected its clock then, so its timestamp stands, and
     the rule uses Segment's receivedAt, not the moment it reached us. Otherwise a retried
     forward of an older identify would be dated now and overwrite newer traits.
     """
+    stamp = parse_timestamp(message.get("timestamp"))
     upstream = parse_timestamp(message.get("receivedAt"))
     if upstream and upstream <= received_at:  # a receipt in the future is nobody's
-        stamp = parse_timestamp(message.get("timestamp"))
         if stamp:
             return stamp
         received_at = upstream
-    original = parse_timestamp(message.get("originalTimestamp"))
+    sender_time = stamp or parse_timestamp(message.get("originalTimestamp"))
+    if sender_time is None:
+        return received_at
     sent = parse_timestamp(message.get("sentAt"))
-    if original and sent:
+    if sent:
         try:
-            return received_at - (sent - original)
+            return received_at - (sent - sender_time)
         except OverflowError:
             pass
-    stamp = parse_timestamp(message.get("timestamp")) or original
-    return stamp or received_at
+    return sender_time

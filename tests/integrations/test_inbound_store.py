@@ -9,6 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from contacts.models import Contact
+from integrations.inbound.spec import event_time
 from integrations.models import DailyUsage, InboxMessage
 from tests.conftest import SegmentClient, make_integration
 from tests.integrations.conftest import SEED_FILES, seed_text
@@ -276,6 +278,143 @@ def test_original_timestamp_is_used_when_there_is_no_sent_at(segment):
     client, _ = segment
     client.post("/v1/identify", {"userId": "u1", "originalTimestamp": "2020-05-05T05:05:05Z"})
     assert InboxMessage.objects.get().timestamp == datetime(2020, 5, 5, 5, 5, 5, tzinfo=UTC)
+
+
+# --- whose clock: event_time's rules, one by one -------------------------------------------------
+
+RECEIVED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # Nothing from the sender: it happened when it arrived.
+        ({}, RECEIVED),
+        # A timestamp without sentAt stands; so does originalTimestamp alone.
+        ({"timestamp": "2020-01-01T00:00:00Z"}, datetime(2020, 1, 1, tzinfo=UTC)),
+        ({"originalTimestamp": "2020-01-01T00:00:00Z"}, datetime(2020, 1, 1, tzinfo=UTC)),
+        # Segment's libraries send timestamp and sentAt: a clock two hours fast is corrected.
+        ({"timestamp": "2026-03-01T13:59:50Z", "sentAt": "2026-03-01T14:00:00Z"}, RECEIVED - timedelta(seconds=10)),
+        # A clock behind is corrected the same way.
+        ({"timestamp": "2026-03-01T09:00:00Z", "sentAt": "2026-03-01T09:00:30Z"}, RECEIVED - timedelta(seconds=30)),
+        # originalTimestamp alone (older clients) is corrected too.
+        (
+            {"originalTimestamp": "2026-03-01T13:59:50Z", "sentAt": "2026-03-01T14:00:00Z"},
+            RECEIVED - timedelta(seconds=10),
+        ),
+        # RudderStack: the caller's back-dated timestamp wins over the originalTimestamp the SDK
+        # stamps at call time; the skew rule applies to it.
+        (
+            {
+                "timestamp": "2020-01-01T00:00:00Z",
+                "originalTimestamp": "2026-03-01T12:00:00Z",
+                "sentAt": "2026-03-01T12:00:00Z",
+            },
+            datetime(2020, 1, 1, tzinfo=UTC),
+        ),
+        (
+            {"timestamp": "2020-01-01T00:00:00Z", "originalTimestamp": "2026-03-01T12:00:00Z"},
+            datetime(2020, 1, 1, tzinfo=UTC),
+        ),
+        # An unparseable timestamp is ignored: originalTimestamp takes its place.
+        (
+            {"timestamp": "yesterday", "originalTimestamp": "2026-03-01T11:00:00Z", "sentAt": "2026-03-01T11:00:05Z"},
+            RECEIVED - timedelta(seconds=5),
+        ),
+        # An unparseable sentAt: no correction.
+        ({"timestamp": "2020-01-01T00:00:00Z", "sentAt": "soon"}, datetime(2020, 1, 1, tzinfo=UTC)),
+        # Forwarded by Segment (it carries Segment's receivedAt): Segment already corrected the
+        # timestamp, which stands whatever sentAt says.
+        (
+            {
+                "timestamp": "2025-12-01T00:00:00Z",
+                "receivedAt": "2025-12-01T00:00:01Z",
+                "sentAt": "2025-12-01T02:00:00Z",
+                "originalTimestamp": "2025-12-01T01:59:59Z",
+            },
+            datetime(2025, 12, 1, tzinfo=UTC),
+        ),
+        # Forwarded without a timestamp: the skew rule runs from Segment's receipt.
+        (
+            {
+                "receivedAt": "2025-12-01T00:00:10Z",
+                "sentAt": "2025-12-01T00:05:00Z",
+                "originalTimestamp": "2025-12-01T00:04:00Z",
+            },
+            datetime(2025, 12, 1, 0, 0, 10, tzinfo=UTC) - timedelta(minutes=1),
+        ),
+        # A receivedAt in the future is nobody's receipt: the message is treated as direct.
+        (
+            {
+                "timestamp": "2026-03-01T13:59:50Z",
+                "sentAt": "2026-03-01T14:00:00Z",
+                "receivedAt": "2027-01-01T00:00:00Z",
+            },
+            RECEIVED - timedelta(seconds=10),
+        ),
+    ],
+)
+def test_event_time_rules(message, expected):
+    assert event_time(message, RECEIVED) == expected
+
+
+def test_a_browser_two_hours_fast_is_not_stored_in_the_future(segment):
+    client, _ = segment
+    fast = timezone.now() + timedelta(hours=2)
+    # analytics.js: timestamp and sentAt by the browser's clock, one second apart.
+    client.post(
+        "/v1/identify",
+        {"userId": "u1", "timestamp": iso(fast - timedelta(seconds=1)), "sentAt": iso(fast)},
+    )
+    row = InboxMessage.objects.get()
+    assert row.timestamp == row.received_at - timedelta(seconds=1)
+    assert row.payload["timestamp"] == iso(row.timestamp)
+
+
+def test_a_later_server_identify_beats_a_fast_browsers_identify(segment, drain):
+    client, _ = segment
+    fast = timezone.now() + timedelta(hours=2)
+    client.post(
+        "/v1/identify",
+        {
+            "userId": "u1",
+            "traits": {"plan": "browser"},
+            "timestamp": iso(fast - timedelta(seconds=1)),
+            "sentAt": iso(fast),
+        },
+    )
+    # The server's identify comes after, with a correct clock and no sentAt.
+    client.post("/v1/identify", {"userId": "u1", "traits": {"plan": "server"}, "timestamp": iso(timezone.now())})
+    drain()
+    assert Contact.objects.get(user_id="u1").properties["plan"] == "server"
+
+
+def test_a_rudderstack_back_dated_identify_does_not_overwrite_newer_traits(segment, drain):
+    client, _ = segment
+    now = timezone.now()
+    client.post("/v1/identify", {"userId": "u1", "traits": {"plan": "pro"}, "timestamp": iso(now)})
+    drain()
+    # rudder-sdk-node: the caller's timestamp, plus originalTimestamp and sentAt stamped now.
+    client.post(
+        "/v1/batch",
+        {
+            "batch": [
+                {
+                    "type": "identify",
+                    "userId": "u1",
+                    "traits": {"plan": "free"},
+                    "timestamp": "2020-01-01T00:00:00.000Z",
+                    "originalTimestamp": iso(now),
+                    "sentAt": iso(now),
+                }
+            ],
+            "sentAt": iso(now),
+        },
+    )
+    stored = InboxMessage.objects.get(payload__traits__plan="free")
+    assert stored.timestamp < datetime(2020, 1, 2, tzinfo=UTC)
+    drain()
+    assert Contact.objects.get(user_id="u1").properties["plan"] == "pro"
 
 
 # --- field casing -------------------------------------------------------------------------------
