@@ -24,6 +24,12 @@ def server_cursor(connection) -> Iterator:
     """
     import psycopg
 
+    # As Django's own cursor() does: on the first statement of a request over a kept connection
+    # (CONN_MAX_AGE), check it (CONN_HEALTH_CHECKS) and replace it when the server has dropped
+    # it. Without this, when the inbound store was a request's first statement (the key came
+    # from the key memory), the first request on each process after a database restart
+    # answered 503.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     # Errors surface as Django's DatabaseError family, as from any Django cursor.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
