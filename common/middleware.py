@@ -31,3 +31,24 @@ class RejectNulQueryMiddleware:
                         status=400,
                     )
         return self.get_response(request)
+
+
+class CollapseInboundSlashesMiddleware:
+    """Read `/v1//t` as `/v1/t`: analytics.js joins an apiHost that ends in `/` to its path with
+    another one, and every call of such a site would otherwise be a 404.
+
+    Only the inbound API's paths are touched; everything else keeps its URL as sent.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if "//" in path and path.lstrip("/").startswith("v1/"):
+            collapsed = "/" + "/".join(part for part in path.split("/") if part)
+            if path.endswith("/"):
+                collapsed += "/"
+            request.path_info = collapsed
+            request.path = request.path[: len(request.path) - len(path)] + collapsed
+        return self.get_response(request)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.CollapseInboundSlashesMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "common.middleware.RejectNulQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -189,6 +192,11 @@ SPECTACULAR_SETTINGS = {
 SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
 SEGMENT_MAX_BATCH_BYTES = 500 * 1024
 SEGMENT_MAX_BATCH_MESSAGES = 2500
+# A /v1/destination array: Webhooks (Actions) sends up to 1,000 events a request by default,
+# often well over 500 KB. Decoded size (a gzip body is inflated up to this and no further).
+SEGMENT_MAX_DESTINATION_BYTES = 4 * 1024 * 1024
+# Django refuses a body over this before any view reads it: the largest inbound body must fit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(SEGMENT_MAX_DESTINATION_BYTES, 2_621_440)
 INBOX_DRAIN_CHUNK = env.int("INBOX_DRAIN_CHUNK", default=500)
 INBOX_MAX_ATTEMPTS = env.int("INBOX_MAX_ATTEMPTS", default=5)
 # Processed, skipped and still-waiting inbox rows (and refused requests) older than this are
@@ -204,6 +212,40 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 WORKQUEUE_LEASE_SECONDS = env.float("WORKQUEUE_LEASE_SECONDS", default=30.0)
 if WORKQUEUE_LEASE_SECONDS < 3:
     raise ImproperlyConfigured("WORKQUEUE_LEASE_SECONDS must be at least 3 (heartbeats renew it every third).")
+
+# --- CORS: websites post to the inbound API from the browser (django-cors-headers) ----------
+# Only the public inbound paths answer cross-origin, to any site: the write key is public by
+# design (it sits in every page that loads analytics.js) and no cookie is ever used. A later
+# endpoint that allows only some origins stays out of CORS_URLS_REGEX and enables CORS per
+# request with a `corsheaders.signals.check_request_enabled` receiver instead.
+CORS_URLS_REGEX = r"^/v1/"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("POST", "OPTIONS")
+# What the client libraries send: analytics.js adds Authorization (Basic, from the writeKey)
+# and, on retries, X-Retry-Count; RudderStack's browser SDK adds AnonymousId, SentAt and its
+# Rsa-* retry headers. "*" admits any other header a site configures (browsers never let the
+# wildcard stand for Authorization, hence the explicit list).
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "x-signature",
+    "x-retry-count",
+    "x-requested-with",
+    "anonymousid",
+    "sentat",
+    "rsa-recovered",
+    "rsa-retry-attempt",
+    "rsa-retry-reason",
+    "rsa-since-first-attempt",
+    "rsa-since-last-attempt",
+    "*",
+)
+# analytics.js waits for X-RateLimit-Reset after a 429; other clients read Retry-After.
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-RateLimit-Reset")
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --- Security for production --------------------------------------------------------------
 if not DEBUG:

@@ -52,6 +52,13 @@ BATCH = {
     },
     "required": ["batch"],
 }
+# /v1/destination: one message, or a Webhooks (Actions) array of them.
+DESTINATION = {
+    "oneOf": [
+        message_schema(None),
+        {"type": "array", "items": message_schema(None), "maxItems": 2500},
+    ]
+}
 OK = {"type": "object", "properties": {"success": {"type": "boolean"}}, "required": ["success"]}
 BATCH_OK = {
     "type": "object",

@@ -69,11 +69,17 @@ def header_key(request) -> str | None:
     raise Refused(401, "unauthorized", "Authorization must be Basic (key as username) or Bearer")
 
 
+def size_text(limit: int) -> str:
+    return (
+        f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 and not limit % (1024 * 1024) else f"{limit // 1024} KB"
+    )
+
+
 def read_body(request, limit: int) -> bytes:
     try:
         body = request.body
     except (RequestDataTooBig, UnreadablePostError):  # over Django's own cap, or the client went away
-        raise Refused(413, "too_large", f"the request body is over {limit // 1024} KB") from None
+        raise Refused(413, "too_large", f"the request body is over {size_text(limit)}") from None
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         # Cap what we inflate: a small bomb must not become a large allocation.
@@ -85,7 +91,7 @@ def read_body(request, limit: int) -> bytes:
     elif encoding not in ("", "identity"):
         raise Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
     if len(body) > limit:
-        raise Refused(413, "too_large", f"the request body is over {limit // 1024} KB")
+        raise Refused(413, "too_large", f"the request body is over {size_text(limit)}")
     return body
 
 
@@ -164,19 +170,12 @@ class SegmentEndpoint(APIView):
             return response
         return super().handle_exception(exc)
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        # Browsers (analytics.js on a customer's site) post cross-origin: let them read the answer.
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Access-Control-Allow-Origin"] = "*"
-        response["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Reset"
-        return response
+    # Cross-origin answers (analytics.js on a customer's site) are CorsMiddleware's: it answers
+    # the browser's preflight itself and marks every answer to a page readable.
 
     def options(self, request, *args, **kwargs):
-        """The CORS preflight a browser sends before a JSON or authorized cross-origin POST."""
+        """A plain OPTIONS (not a browser's preflight): which methods the endpoint takes."""
         response = HttpResponse(status=204)
-        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Content-Encoding, X-Signature"
-        response["Access-Control-Max-Age"] = "86400"
         response["Allow"] = "POST, OPTIONS"
         return response
 
@@ -211,7 +210,13 @@ class SegmentEndpoint(APIView):
             return ""
 
     def receive(self, request):
-        limit = settings.SEGMENT_MAX_MESSAGE_BYTES if self.mode == "single" else settings.SEGMENT_MAX_BATCH_BYTES
+        limit = {
+            "single": settings.SEGMENT_MAX_MESSAGE_BYTES,
+            "batch": settings.SEGMENT_MAX_BATCH_BYTES,
+            # An array of up to SEGMENT_MAX_BATCH_MESSAGES messages, each still held to 32 KB; a
+            # single message is held to 32 KB in items().
+            "destination": settings.SEGMENT_MAX_DESTINATION_BYTES,
+        }[self.mode]
         key = header_key(request)
         integration = None
         if key is not None:
@@ -244,8 +249,8 @@ class SegmentEndpoint(APIView):
                 raise Refused(400, "invalid_body", "the body must be a JSON object (one message)")
             return [data], False
         if self.mode == "destination" and isinstance(data, dict):
-            # One message: the 32 KB message limit applies, not the 500 KB batch limit the
-            # body was read with (a 100 KB single message used to be accepted here).
+            # One message: the 32 KB message limit applies, not the array limit the body was
+            # read with (a 100 KB single message used to be accepted here).
             if body_size > settings.SEGMENT_MAX_MESSAGE_BYTES:
                 raise Refused(413, "too_large", f"the message is over {settings.SEGMENT_MAX_MESSAGE_BYTES // 1024} KB")
             return [data], False
@@ -347,8 +352,27 @@ def _dump(item) -> str:
         return "(not kept: nested too deeply to write out)"
 
 
+def limits_text(mode: str) -> tuple[str, str | None]:
+    """The 413 description and the endpoint's description, from the configured limits."""
+    message = size_text(settings.SEGMENT_MAX_MESSAGE_BYTES)
+    if mode == "single":
+        return f"Over {message}", None
+    if mode == "batch":
+        return f"Over {size_text(settings.SEGMENT_MAX_BATCH_BYTES)} a request or {message} a message", None
+    array = size_text(settings.SEGMENT_MAX_DESTINATION_BYTES)
+    return f"Over {message} a message, or over {array} (decoded) an array", (
+        f"Segment's partner destination contract: one message of any type (including `delete`), at most "
+        f"{message}; or a JSON array of up to {settings.SEGMENT_MAX_BATCH_MESSAGES:,} messages, as Segment's "
+        f"Webhooks (Actions) destination batches them (1,000 events a request by default): at most {array} "
+        f"decoded (SEGMENT_MAX_DESTINATION_BYTES), each message at most {message}. `/v1/batch` keeps "
+        f"{size_text(settings.SEGMENT_MAX_BATCH_BYTES)}."
+    )
+
+
 def endpoint(mode: str, path_type: str | None, summary: str, *, in_schema: bool = True):
-    request_schema = schema.BATCH if mode == "batch" else schema.message_schema(path_type)
+    request_schema = {"batch": schema.BATCH, "destination": schema.DESTINATION}.get(mode)
+    if request_schema is None:
+        request_schema = schema.message_schema(path_type)
     view = type(
         f"Segment{(path_type or mode).title()}View",
         (SegmentEndpoint,),
@@ -357,8 +381,10 @@ def endpoint(mode: str, path_type: str | None, summary: str, *, in_schema: bool 
     if not in_schema:
         view = extend_schema(exclude=True)(view)
         return view.as_view()
+    too_large, description = limits_text(mode)
     view.post = extend_schema(
         summary=summary,
+        description=description,
         tags=["Segment inbound"],
         request={"application/json": request_schema},
         auth=[{"segmentBasic": []}, {"segmentBearer": []}],
@@ -367,7 +393,7 @@ def endpoint(mode: str, path_type: str | None, summary: str, *, in_schema: bool 
             200: OpenApiResponse(schema.OK if mode == "single" else schema.BATCH_OK, description="Stored"),
             400: OpenApiResponse(schema.ERROR, description="Invalid JSON or a message that breaks the spec"),
             401: OpenApiResponse(schema.ERROR, description="Missing or unknown key, or a bad signature"),
-            413: OpenApiResponse(schema.ERROR, description="Over 32 KB a message or 500 KB a batch"),
+            413: OpenApiResponse(schema.ERROR, description=too_large),
             415: OpenApiResponse(schema.ERROR, description="A Content-Encoding other than gzip or deflate"),
             429: OpenApiResponse(schema.ERROR, description="Daily cap spent; see Retry-After"),
             503: OpenApiResponse(schema.ERROR, description="Could not be stored; retry"),

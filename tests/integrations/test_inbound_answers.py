@@ -458,6 +458,65 @@ def test_destination_takes_a_webhooks_actions_array(segment):
     assert sorted(InboxMessage.objects.values_list("type", flat=True)) == ["delete", "identify"]
 
 
+def webhooks_batch(count: int, blob: int) -> list[dict]:
+    """A Webhooks (Actions) batch: its default is 1,000 events a request."""
+    return [
+        {
+            "type": "track",
+            "userId": f"u{i}",
+            "event": "Order Completed",
+            "messageId": f"wh-{i}",
+            "properties": {"blob": "x" * blob},
+        }
+        for i in range(count)
+    ]
+
+
+def test_a_webhooks_actions_batch_over_500kb_is_stored(segment):
+    client, _ = segment
+    array = webhooks_batch(1000, 3000)
+    # Over Django's own default body cap (2.5 MB) too.
+    assert 2_621_440 < len(json.dumps(array).encode()) < 4 * 1024 * 1024
+    response = client.post("/v1/destination", array)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["accepted"] == 1000
+    assert InboxMessage.objects.count() == 1000
+
+
+def test_a_gzipped_webhooks_actions_batch_inflates_up_to_the_array_limit(segment):
+    client, _ = segment
+    assert client.post("/v1/destination", webhooks_batch(1000, 3000), gzip_body=True).json()["accepted"] == 1000
+    # Over 4 MB once inflated: refused, though far smaller on the wire.
+    over = webhooks_batch(1000, 4300)
+    body = assert_error(client.post("/v1/destination", over, gzip_body=True), 413, "too_large")
+    assert body["message"] == "the request body is over 4 MB"
+    assert InboxMessage.objects.count() == 1000
+
+
+def test_a_destination_array_over_4mb_is_413(segment):
+    client, _ = segment
+    over = webhooks_batch(1000, 4300)
+    assert len(json.dumps(over).encode()) > 4 * 1024 * 1024
+    body = assert_error(client.post("/v1/destination", over), 413, "too_large")
+    assert body["message"] == "the request body is over 4 MB"
+    assert not InboxMessage.objects.exists()
+
+
+def test_each_message_of_a_destination_array_keeps_the_32kb_limit(segment):
+    client, _ = segment
+    array = webhooks_batch(3, 10)
+    array[1]["properties"]["blob"] = "x" * 33000
+    response = client.post("/v1/destination", array)
+    assert response.json()["rejected"] == [{"index": 1, "code": "too_large", "message": "message is over 32 KB"}]
+    assert sorted(InboxMessage.objects.values_list("message_id", flat=True)) == ["wh-0", "wh-2"]
+
+
+def test_batch_keeps_500kb_whatever_the_destination_limit(segment):
+    client, _ = segment
+    body = assert_error(client.post("/v1/batch", {"batch": webhooks_batch(300, 2500)}), 413, "too_large")
+    assert body["message"] == "the request body is over 500 KB"
+
+
 # --- gzip --------------------------------------------------------------------------------------
 
 

@@ -87,20 +87,89 @@ def test_a_spent_cap_tells_analytics_js_when_to_come_back(db):
     assert {"retry-after", "x-ratelimit-reset"} <= exposed
 
 
-@pytest.mark.parametrize("path", ["/v1/track", "/v1/t", "/v1/batch", "/v1/destination"])
-def test_cors_preflight_allows_json_and_the_authorization_header(db, path):
+# Every header a client library puts on a cross-origin post: analytics.js (Authorization from
+# the writeKey, X-Retry-Count on retries), RudderStack's browser SDK (AnonymousId, SentAt, Rsa-*).
+LIBRARY_HEADERS = {
+    "authorization",
+    "content-type",
+    "content-encoding",
+    "x-signature",
+    "x-retry-count",
+    "anonymousid",
+    "sentat",
+    "rsa-retry-attempt",
+}
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/t", "/v1/batch", "/v1/b", "/v1/destination", "/v1//t"])
+def test_cors_preflight_allows_every_header_the_libraries_send(db, path):
     response = Client().options(
         path,
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, x-retry-count",
         **ORIGIN,
     )
-    assert response.status_code == 204
+    assert response.status_code in (200, 204)
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response["Access-Control-Allow-Methods"]
+    assert int(response["Access-Control-Max-Age"]) >= 3600
     allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
-    assert {"authorization", "content-type", "content-encoding", "x-signature"} <= allowed
+    assert LIBRARY_HEADERS <= allowed
+    # Any header a site adds through analytics.js's `headers` setting (no credentials are used).
+    assert "*" in allowed
+    assert "Access-Control-Allow-Credentials" not in response
     assert not InboxMessage.objects.exists()
+
+
+def test_a_retry_with_x_retry_count_is_stored_and_readable_cross_origin(segment):
+    client, _ = segment
+    message = {"type": "track", "event": "E", "userId": "u1", "messageId": "retried"}
+    response = client.post("/v1/t", message, headers={**ORIGIN, "HTTP_X_RETRY_COUNT": "2"})
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert InboxMessage.objects.get().message_id == "retried"
+
+
+def test_a_plain_options_names_the_methods(db):
+    response = Client().options("/v1/track")
+    assert response.status_code in (200, 204)
+    assert response["Allow"] == "POST, OPTIONS"
+
+
+def test_a_405_names_the_methods_cross_origin_too(db):
+    response = Client().get("/v1/track", **ORIGIN)
+    assert response.status_code == 405
+    assert response["Allow"] == "POST, OPTIONS"
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_staff_pages_do_not_answer_cross_origin(staff):
+    response = staff.get("/api/v1/contacts/", **ORIGIN)
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response
+    preflight = Client().options("/api/v1/contacts/", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET", **ORIGIN)
+    assert "Access-Control-Allow-Origin" not in preflight
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/v1//t", "track"), ("/v1//track", "track"), ("/v1//b", "batch"), ("/v1///i", "identify"), ("/v1//p/", "page")],
+)
+def test_an_api_host_ending_in_a_slash_still_reaches_the_endpoint(segment, path, kind):
+    # analytics.js with apiHost "switchyard.example.com/v1/" posts to /v1//t.
+    client, _ = segment
+    message = {"type": kind, "event": "E", "userId": "u1", "messageId": f"slash-{kind}"}
+    if kind == "batch":
+        message = {"batch": [{**message, "type": "track"}]}
+    response = browser_post(path, {**message, "writeKey": client.key})
+    assert response.status_code == 200, response.content
+    assert response["Access-Control-Allow-Origin"] == "*"
+    row = InboxMessage.objects.get()
+    assert row.type == ("track" if kind == "batch" else kind)
+
+
+def test_doubled_slashes_elsewhere_are_left_alone(staff):
+    assert staff.get("/api//v1/contacts/").status_code == 404
 
 
 def test_aliases_stay_out_of_the_schema(staff):
