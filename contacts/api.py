@@ -5,13 +5,17 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contacts.models import AudienceMembership, Contact, ListMembership, PropertyDefinition
+from contacts.models import AudienceMembership, Contact, ListMembership, MailingList, PropertyDefinition
+from contacts.selectors import contact_events
 from contacts.serializers import (
+    ContactEventSerializer,
     ContactSerializer,
+    MailingListSerializer,
     PropertyDefinitionSerializer,
     SuppressionResultSerializer,
     SuppressionUploadSerializer,
@@ -89,6 +93,22 @@ class ContactViewSet(
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         contact_erase(contact=self.get_object(), requested_by=actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="The contact's timeline, newest first", responses=ContactEventSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=ContactEventSerializer)
+    def events(self, request: Request, pk=None) -> Response:
+        contact = self.get_object()
+        page = self.paginate_queryset(contact_events(contact=contact))
+        return self.get_paginated_response(ContactEventSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List mailing lists"),
+    create=extend_schema(summary="Create a mailing list (list_id is what senders use in mailingLists)"),
+)
+class MailingListViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = MailingListSerializer
+    queryset = MailingList.objects.order_by("name", "pk")
 
 
 @extend_schema_view(

@@ -8,7 +8,7 @@ import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts.models import Contact, MailingList, PropertyDefinition, SuppressionReason
+from contacts.models import Contact, ContactEvent, MailingList, PropertyDefinition, SuppressionReason
 from contacts.properties import PropertyError, coerce
 from contacts.selectors import contact_is_erased
 
@@ -37,6 +37,13 @@ class ContactSerializer(serializers.ModelSerializer):
         help_text="Ids of the mailing lists the contact is subscribed to. A write replaces the whole set.",
     )
     audiences = serializers.SerializerMethodField(help_text="Engage audience keys the contact is in now.")
+    first_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    address = serializers.DictField(
+        required=False,
+        help_text="Street, city, state, postal code and country as sent (street, city, state, postalCode, country).",
+    )
 
     class Meta:
         model = Contact
@@ -44,6 +51,10 @@ class ContactSerializer(serializers.ModelSerializer):
             "id",
             "email",
             "user_id",
+            "first_name",
+            "last_name",
+            "phone",
+            "address",
             "subscribed",
             "properties",
             "mailing_lists",
@@ -121,6 +132,17 @@ class ContactSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(errors)
         return cleaned
 
+    def validate_address(self, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            encoded = orjson.dumps(value)
+        except TypeError:
+            raise serializers.ValidationError("An address nested this deeply cannot be stored.") from None
+        if b"\\u0000" in encoded:
+            raise serializers.ValidationError("An address cannot contain NUL (\\u0000).")
+        if len(encoded) > 4096:
+            raise serializers.ValidationError("An address is at most 4 KB of JSON.")
+        return value
+
     def validate_mailing_lists(self, value: list[str]) -> list[MailingList]:
         wanted = list(dict.fromkeys(v.strip() for v in value if v.strip()))
         found = {m.list_id: m for m in MailingList.objects.filter(list_id__in=wanted)}
@@ -144,6 +166,19 @@ class ContactSerializer(serializers.ModelSerializer):
                     {field: "This person was erased and is suppressed; lift the suppression first."}
                 )
         return attrs
+
+
+class ContactEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContactEvent
+        fields = ["type", "name", "properties", "timestamp"]
+
+
+class MailingListSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MailingList
+        fields = ["list_id", "name", "description"]
+        extra_kwargs = {"description": {"required": False}}
 
 
 class PropertyDefinitionSerializer(serializers.ModelSerializer):

@@ -30,9 +30,7 @@ from contacts.models import (
     SuppressionReason,
 )
 from contacts.signals import contact_erased, contacts_merged, contacts_unsubscribed
-from contacts.stamps import stamp
-
-UNSET: Any = object()
+from contacts.stamps import stamp, writer_key
 
 
 @transaction.atomic
@@ -304,27 +302,44 @@ def suppressions_add(
 
 
 # --- staff edits (the REST API and the admin) -----------------------------------------------
+# Fields staff may set, each stamped so an older Segment message never overwrites the edit.
+STAFF_FIELDS = ("email", "user_id", "first_name", "last_name", "phone", "address")
+
+
+def _set_fields(contact: Contact, values: dict[str, Any], now) -> None:
+    for key, value in values.items():
+        if key in ("email", "user_id"):
+            value = value or None
+        elif key == "address":
+            value = value or {}
+        else:
+            value = value or ""
+        setattr(contact, key, value)
+        contact.stamps[key] = stamp(now)
+
+
 @transaction.atomic
 def contact_create(
     *,
-    email: str | None = None,
-    user_id: str | None = None,
     properties: dict[str, Any] | None = None,
     mailing_lists: list[MailingList] | None = None,
     subscribed: bool = True,
     actor: str,
+    **fields: Any,
 ) -> Contact:
+    """A contact made by staff (the API or the admin). `fields` are among STAFF_FIELDS."""
+    unknown = set(fields) - set(STAFF_FIELDS)
+    if unknown:
+        raise TypeError(f"contact_create() got unknown fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
-    contact = Contact(email=email or None, user_id=user_id or None, created_at=now, updated_at=now, stamps={})
-    for key in ("email", "user_id"):
-        if getattr(contact, key):
-            contact.stamps[key] = stamp(now)
+    contact = Contact(created_at=now, updated_at=now, stamps={}, subscription_reason=f"created by {actor}"[:200])
+    _set_fields(contact, {k: v for k, v in fields.items() if v not in (None, "", {})}, now)
     _set_properties(contact, properties or {}, now)
     contact.save()
     if mailing_lists:
         _set_lists(contact, mailing_lists, now)
     if not subscribed:
-        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed via the API by {actor}")
+        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed by {actor}")
         contact.refresh_from_db()
     return contact
 
@@ -333,19 +348,20 @@ def contact_create(
 def contact_update(
     *,
     contact: Contact,
-    email: str | None = UNSET,
-    user_id: str | None = UNSET,
     properties: dict[str, Any] | None = None,
     mailing_lists: list[MailingList] | None = None,
     subscribed: bool | None = None,
     actor: str,
+    **fields: Any,
 ) -> Contact:
-    """Change only what is given. `mailing_lists` is the full set the contact is subscribed to."""
+    """Change only what is given. `fields` are among STAFF_FIELDS; each change is stamped now,
+    so a Segment message dated earlier can no longer overwrite it. `mailing_lists` is the full
+    set the contact is subscribed to; a property set to None is removed."""
+    unknown = set(fields) - set(STAFF_FIELDS)
+    if unknown:
+        raise TypeError(f"contact_update() got unknown fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
-    for key, value in (("email", email), ("user_id", user_id)):
-        if value is not UNSET:
-            setattr(contact, key, value or None)
-            contact.stamps[key] = stamp(now)
+    _set_fields(contact, fields, now)
     if properties:
         _set_properties(contact, properties, now)
     contact.updated_at = now
@@ -353,10 +369,10 @@ def contact_update(
     if mailing_lists is not None:
         _set_lists(contact, mailing_lists, now)
     if subscribed is False and contact.subscribed:
-        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed via the API by {actor}")
+        contact_unsubscribe(contacts=[contact], reason=f"unsubscribed by {actor}")
         contact.refresh_from_db()
     elif subscribed is True and not contact.subscribed:
-        contact_resubscribe(contact=contact, reason=f"resubscribed via the API by {actor}")
+        contact_resubscribe(contact=contact, reason=f"resubscribed by {actor}")
     return contact
 
 
@@ -382,6 +398,8 @@ def _set_properties(contact: Contact, properties: dict[str, Any], now) -> None:
         else:
             contact.properties[name] = value
         contact.stamps[name] = stamp(now)
+        # Staff own the value now: no integration's "unassign what I assigned" rule touches it.
+        contact.stamps.pop(writer_key(name), None)
 
 
 def _set_lists(contact: Contact, lists: list[MailingList], now) -> None:

@@ -1,48 +1,37 @@
-"""Staff UI for contacts, their properties, lists, suppressions and erasures.
-
-Built for a million contacts: no full COUNT(*), exact or prefix searches that hit indexes,
-EXISTS filters, and the page's related rows fetched in bulk.
-"""
+"""Contacts: the list, the change page with its inlines, and the actions (unsubscribe, erase, CSV)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import re
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from common.admin_tools import EstimatedCountPaginator, pretty_json
-from contacts.admin_filters import AudienceFilter, HasPropertyFilter, MailingListFilter
+from contacts.admin.filters import AudienceFilter, HasPropertyFilter, MailingListFilter
 from contacts.models import (
     AudienceMembership,
     Contact,
     ContactEvent,
     ContactIdentity,
-    ErasureRecord,
     ListMembership,
-    MailingList,
     PropertyDefinition,
-    Suppression,
-    SuppressionReason,
 )
-from contacts.services import contact_erase, contact_unsubscribe, email_md5, suppressions_add
+from contacts.services import STAFF_FIELDS, contact_create, contact_erase, contact_unsubscribe, contact_update
 
 TIMELINE_SIZE = 20
 ERASE_LIMIT = 500
-MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 # --- contacts -------------------------------------------------------------------------------------
@@ -163,8 +152,15 @@ class ContactAdmin(admin.ModelAdmin):
         return queryset.filter(query), False
 
     def save_model(self, request, obj, form, change):
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        """Through the same services as the API: each changed field is stamped now, so a Segment
+        message dated before the edit cannot overwrite it."""
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in STAFF_FIELDS}
+        actor = f"admin:{request.user.get_username()}"[:100]
+        if change:
+            contact_update(contact=obj, actor=actor, **changed)
+        else:
+            created = contact_create(actor=actor, **changed)
+            obj.pk, obj._state.adding = created.pk, False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Removing a person goes through Erase, which suppresses them and leaves a record.
@@ -307,221 +303,3 @@ class ContactAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="contacts-{timezone.now():%Y%m%d-%H%M}.csv"'
         return response
-
-
-@admin.register(ContactEvent)
-class ContactEventAdmin(admin.ModelAdmin):
-    list_display = ("timestamp", "contact", "type", "name", "integration")
-    list_filter = ("type", "integration")
-    search_fields = ("=name",)
-    search_help_text = "Exact event name."
-    list_select_related = ("contact", "integration")
-    raw_id_fields = ("contact",)
-    ordering = ("-timestamp",)
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
-    fields = ("contact", "type", "name", "timestamp", "integration", "inbox_message_id", "properties_json")
-    readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Properties")
-    def properties_json(self, event: ContactEvent) -> str:
-        return pretty_json(event.properties)
-
-
-# --- definitions and lists --------------------------------------------------------------------------
-@admin.register(PropertyDefinition)
-class PropertyDefinitionAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "source", "description", "created_at")
-    list_filter = ("type", "source")
-    search_fields = ("name",)
-
-    def get_readonly_fields(self, request, obj=None):
-        # Stored values were checked against this name and type; changing them would orphan them.
-        return ("name", "type", "source", "created_at") if obj else ("source", "created_at")
-
-    def get_changeform_initial_data(self, request):
-        return {**super().get_changeform_initial_data(request), "source": "staff"}
-
-
-@admin.register(MailingList)
-class MailingListAdmin(admin.ModelAdmin):
-    list_display = ("name", "list_id", "subscribers", "description", "created_at")
-    search_fields = ("name", "list_id")
-    readonly_fields = ("created_at",)
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(subscriber_count=Count("memberships", filter=Q(memberships__subscribed=True)))
-        )
-
-    @admin.display(description="Subscribed members", ordering="subscriber_count")
-    def subscribers(self, mailing_list: MailingList) -> str:
-        url = reverse("admin:contacts_contact_changelist") + "?" + urlencode({"list": mailing_list.pk})
-        return format_html('<a href="{}">{}</a>', url, f"{mailing_list.subscriber_count:,}")
-
-
-# --- suppression and erasure ------------------------------------------------------------------------
-class SuppressionUploadForm(forms.Form):
-    file = forms.FileField(
-        help_text="A CSV file: a column named email (plain addresses) or md5 (lowercase-email MD5 hashes). "
-        "Without a header, each row's first cell is read as an email or an MD5."
-    )
-    reason = forms.ChoiceField(
-        choices=SuppressionReason.choices, initial=SuppressionReason.UPLOADED, help_text="Recorded on new rows."
-    )
-    keep_plain = forms.BooleanField(
-        required=False, help_text="Also keep plain email addresses (otherwise only their MD5 is stored)."
-    )
-    note = forms.CharField(required=False, max_length=255, help_text="Where the list came from, for the record.")
-
-
-def read_suppression_csv(stream) -> tuple[list[str], list[str], int]:
-    """(emails, md5s, invalid rows) from an uploaded CSV, with or without a header."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
-    emails: list[str] = []
-    md5s: list[str] = []
-    invalid = 0
-    column = 0
-    first = next(reader, None)
-    if first is None:
-        return emails, md5s, invalid
-    names = [cell.strip().lower() for cell in first]
-    header = next((n for n in ("email", "md5", "email_md5") if n in names), None)
-    rows = reader if header is not None else _chain(first, reader)
-    if header is not None:
-        column = names.index(header)
-    for row in rows:
-        if len(row) <= column or not row[column].strip():
-            continue
-        value = row[column].strip()
-        if "@" in value and " " not in value:
-            emails.append(value)
-        elif MD5_RE.match(value):
-            md5s.append(value.lower())
-        else:
-            invalid += 1
-    return emails, md5s, invalid
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
-class SuppressionForm(forms.ModelForm):
-    class Meta:
-        model = Suppression
-        fields = ["email", "email_md5", "user_id", "reason", "note"]
-        help_texts = {
-            "email": "Optional: a plain address. Its MD5 is filled in for you.",
-            "email_md5": "MD5 of the lowercase email. Give this, an email, or a userId.",
-            "user_id": "A userId to suppress.",
-        }
-
-    def clean(self):
-        cleaned = super().clean()
-        email = (cleaned.get("email") or "").strip().lower()
-        cleaned["email"] = email
-        if email:
-            cleaned["email_md5"] = email_md5(email)
-            self.instance.email_md5 = cleaned["email_md5"]
-        elif cleaned.get("email_md5"):
-            cleaned["email_md5"] = cleaned["email_md5"].strip().lower()
-            if not MD5_RE.match(cleaned["email_md5"]):
-                self.add_error("email_md5", "An MD5 is 32 hexadecimal characters.")
-        cleaned["user_id"] = (cleaned.get("user_id") or "").strip() or None
-        cleaned["email_md5"] = cleaned.get("email_md5") or None
-        if not cleaned["email_md5"] and not cleaned["user_id"]:
-            raise forms.ValidationError("Give an email, an MD5 or a userId.")
-        return cleaned
-
-
-@admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
-    form = SuppressionForm
-    list_display = ("__str__", "email_md5", "user_id", "reason", "note", "created_at")
-    list_filter = ("reason",)
-    search_fields = ("email_md5", "user_id")
-    search_help_text = "An email (matched by its MD5), an MD5, or a userId; exact."
-    ordering = ("-created_at",)
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
-    change_list_template = "admin/contacts/suppression/change_list.html"
-    readonly_fields = ("created_at",)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "@" in term:
-            return queryset.filter(email_md5=email_md5(term)), False
-        return queryset.filter(Q(email_md5=term.lower()) | Q(user_id=term)), False
-
-    def get_urls(self):
-        upload = path(
-            "upload/",
-            self.admin_site.admin_view(self.upload_view),
-            name="contacts_suppression_upload",
-        )
-        return [upload, *super().get_urls()]
-
-    def upload_view(self, request: HttpRequest):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = SuppressionUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            emails, md5s, invalid = read_suppression_csv(form.cleaned_data["file"].file)
-            created = suppressions_add(
-                emails=emails,
-                md5s=md5s,
-                reason=form.cleaned_data["reason"],
-                note=form.cleaned_data["note"] or f"uploaded by {request.user.get_username()}",
-                keep_plain=form.cleaned_data["keep_plain"],
-            )
-            total = len({email_md5(e) for e in emails} | set(md5s))
-            self.message_user(
-                request,
-                f"Read {total} distinct address(es): {created} new suppression(s), {total - created} already suppressed"
-                + (f", {invalid} row(s) skipped as neither an email nor an MD5." if invalid else "."),
-                messages.SUCCESS if not invalid else messages.WARNING,
-            )
-            return HttpResponseRedirect(reverse("admin:contacts_suppression_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Upload suppressions",
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/contacts/suppression/upload.html", context)
-
-
-@admin.register(ErasureRecord)
-class ErasureRecordAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "requested_by", "contact_pk", "integration", "events_deleted", "inbox_redacted")
-    list_filter = ("integration",)
-    search_fields = ("=requested_by", "=message_id")
-    list_select_related = ("integration",)
-    ordering = ("-created_at",)
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per filter choice
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
