@@ -18,7 +18,7 @@ How it works (each module says why in more detail):
 - run.py: handle a batch, then write the items' next state and the attempt log in bulk:
   done, skipped, retried after backoff (or the partner's Retry-After), or failed for good.
 - backoff.py: exponential with jitter, or a fixed schedule (Standard Webhooks').
-- kick.py, common/tasks.py, common/schedules.py: the django-q2 side; `manage.py process_due`
+- kicks.py, common/tasks.py, common/schedules.py: the django-q2 side; `manage.py process_due`
   runs the same `run_due` in the foreground. Both claim, so they never do one item twice.
 - admin.py: the attempt inline, retry/cancel actions and a status column for queue admins.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from common.workqueue.backoff import STANDARD_WEBHOOKS, Backoff
 from common.workqueue.errors import Outcome, WorkError
-from common.workqueue.kick import kick, kick_on_commit
+from common.workqueue.kicks import kick, kick_on_commit
 from common.workqueue.registry import WorkType, register, register_runner, unregister
 from common.workqueue.run import run_due
 
