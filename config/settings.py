@@ -247,6 +247,11 @@ CORS_ALLOW_HEADERS = (
 CORS_EXPOSE_HEADERS = ("Retry-After", "X-RateLimit-Reset")
 CORS_PREFLIGHT_MAX_AGE = 86400
 
+# --- Health ----------------------------------------------------------------------------
+# /healthz answers 503 when a due inbox message has waited this long and no drain has finished
+# in as long: messages are arriving but no worker is applying them.
+HEALTH_QUEUE_STALL_SECONDS = env.int("HEALTH_QUEUE_STALL_SECONDS", default=300)
+
 # --- Security for production --------------------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from integrations.health import healthz
@@ -9,6 +10,8 @@ admin.site.site_title = "Switchyard admin"
 admin.site.index_title = "Segment partner operations"
 
 urlpatterns = [
+    # Nothing public lives at the root: people who open the bare address are staff.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("integrations.inbound.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

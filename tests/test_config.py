@@ -21,6 +21,9 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         for k, v in os.environ.items()
         if k not in ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")
     }
+    # No .env unless a test names one: a developer's own (`make run` writes one) must not
+    # turn the production checks below into a local DEBUG run.
+    environment["ENV_FILE"] = ""
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
@@ -29,6 +32,26 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_production_refuses_to_start_without_secret_key():
     result = manage("check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_a_local_env_file_lets_manage_py_run_without_environment_variables(tmp_path):
+    """What `make run` leaves behind: manage.py in a plain shell reads DEBUG and SECRET_KEY from it."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"DEBUG=true\nSECRET_KEY={secrets.token_urlsafe(50)}\n")
+    result = manage("check", ENV_FILE=str(env_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The environment still wins over the file.
+    result = manage("check", ENV_FILE=str(env_file), Q_BROKER="amqp://nope")
+    assert result.returncode != 0
+    assert "Q_BROKER" in result.stderr
+
+
+def test_production_refuses_a_blank_secret_key_from_the_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=false\nSECRET_KEY=\n")
+    result = manage("check", ENV_FILE=str(env_file))
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
@@ -74,6 +97,13 @@ def test_healthz_answers_503_naming_the_database_when_it_is_down(client):
     assert response.status_code == 503
     body = response.json()
     assert body["db"].startswith("error")
+
+
+def test_the_root_address_leads_to_the_admin(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+    assert client.get("/", follow=True).redirect_chain[-1] == ("/admin/login/?next=/admin/", 302)
 
 
 def test_drain_schedule_exists_after_migrate(db):
