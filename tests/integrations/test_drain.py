@@ -281,3 +281,28 @@ def test_a_lane_held_by_another_worker_is_left_to_it():
         other.connection.close()
     drain_inbox(max_seconds=30)
     assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_rows_of_a_killed_worker_come_back_within_30_seconds_on_postgresql(segment, drain):
+    """A worker claims a chunk and is killed before it finishes: the rows come due again when
+    the lease runs out, which on PostgreSQL (lanes guard slow chunks) is 30 s."""
+    import time_machine
+    from django.db import connection
+
+    from integrations.claim import LEASE, UNLANED_LEASE, claim
+
+    client, _ = segment
+    post(client, "/v1/batch", {"batch": [{"type": "identify", "userId": f"k{i}"} for i in range(5)]})
+    lease = LEASE if connection.vendor == "postgresql" else UNLANED_LEASE
+    if connection.vendor == "postgresql":
+        assert lease <= timedelta(seconds=30)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        claimed_rows = claim(100)  # the worker that dies holds these
+    assert len(claimed_rows) == 5
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processing"}
+    with time_machine.travel(start + lease - timedelta(seconds=1), tick=False):
+        assert drain().total == 0
+    with time_machine.travel(start + lease + timedelta(seconds=1), tick=False):
+        assert drain().processed == 5
+    assert set(InboxMessage.objects.values_list("attempts", flat=True)) == {2}
