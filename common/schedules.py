@@ -1,6 +1,6 @@
 """common's django-q2 schedule: run all due work every minute. Created (or corrected) after every migrate.
 
-Apps kick a run after they commit new rows (common.workqueue.kick), so the minute only bounds
+Apps kick a run after they commit new rows (common.workqueue.kicks), so the minute only bounds
 how late a retry, a row that came due by its time, or a missed kick is picked up.
 """
 

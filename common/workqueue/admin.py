@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from common import clock
+from common.admin_tools import EstimatedCountPaginator
 from common.workqueue import registry
 from common.workqueue.models import Attempt, QueueStatus, WorkItem
 from common.workqueue.services import items_cancel, items_retry_now
@@ -135,6 +136,7 @@ class AttemptAdmin(admin.ModelAdmin):
     )
     list_filter = ("outcome", WorkTypeFilter)
     ordering = ("-id",)
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
     readonly_fields = (

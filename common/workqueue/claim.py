@@ -1,6 +1,6 @@
 """Claiming due rows with a lease, and keeping the lease while the batch runs.
 
-A claim is one statement, as for the inbox: it finds due rows in (next_attempt_at, id) order,
+A claim is one statement, as for the inbox (common/workqueue/sql.py): it finds due rows in (next_attempt_at, id) order,
 locks them with FOR UPDATE SKIP LOCKED so concurrent claimers pass over each other's rows,
 pushes next_attempt_at out by the lease, counts the attempt and records the worker, and returns
 the rows. SQLite runs one writer at a time (its transactions start IMMEDIATE here), so a select
@@ -30,6 +30,7 @@ from django.db import DatabaseError, connection, transaction
 from common import clock
 from common.workqueue.models import WorkItem
 from common.workqueue.registry import WorkType
+from common.workqueue.sql import claim_rows
 
 log = logging.getLogger(__name__)
 
@@ -45,58 +46,16 @@ class Claim:
     lapsed: dict[int, tuple[str, datetime | None]]
 
 
-_PG_CLAIM = """
-WITH due AS (
-    SELECT {pk} AS due_id, {claimed_by} AS lapsed_by, {claimed_at} AS lapsed_at
-    FROM {table}
-    WHERE {next} IS NOT NULL AND {next} <= %s
-    ORDER BY {next}, {pk}
-    LIMIT %s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE {table} AS t
-SET {next} = %s, {attempts} = t.{attempts} + 1, {claimed_by} = %s, {claimed_at} = %s
-FROM due
-WHERE t.{pk} = due.due_id
-RETURNING {columns}, due.lapsed_by AS _lapsed_by, due.lapsed_at AS _lapsed_at
-"""
-
-
 def claim(work_type: WorkType, *, limit: int, due_by: datetime, now: datetime, worker: str) -> Claim:
     """Take up to `limit` rows due by `due_by`, leased from `now`, in due order."""
     model = work_type.model
     lease_until = now + timedelta(seconds=work_type.lease_seconds)
     if connection.vendor == "postgresql":
-        items = _claim_postgresql(model, limit, due_by, lease_until, now, worker)
-        lapsed = {i.pk: (i._lapsed_by, i._lapsed_at) for i in items if i._lapsed_by}
+        items, lapsed = claim_rows(model, limit=limit, due_by=due_by, lease_until=lease_until, now=now, worker=worker)
     else:
         items, lapsed = _claim_plain(model, limit, due_by, lease_until, now, worker)
     items.sort(key=lambda item: item.pk)
     return Claim(work_type, items, worker, now, lapsed)
-
-
-def _claim_postgresql(model, limit, due_by, lease_until, now, worker) -> list[WorkItem]:
-    meta = model._meta
-    quote = connection.ops.quote_name
-
-    def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    # Only the model's own quoted table and column names are interpolated.
-    sql = _PG_CLAIM.format(
-        table=quote(meta.db_table),
-        pk=quote(meta.pk.column),
-        next=column("next_attempt_at"),
-        attempts=column("attempts"),
-        claimed_by=column("claimed_by"),
-        claimed_at=column("claimed_at"),
-        columns=", ".join(f"t.{quote(f.column)}" for f in meta.concrete_fields),
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Walk the due index in order and stop at `limit`, whatever the statistics say (see
-        # integrations/claim.py: after a burst the planner sorted every due row per claim).
-        cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)")
-        return list(model.objects.raw(sql, [due_by, limit, lease_until, worker, now]))
 
 
 def _claim_plain(model, limit, due_by, lease_until, now, worker):

@@ -92,10 +92,14 @@ class WorkType:
             except Exception as error:  # noqa: BLE001 - a bug in one item must not stop the batch
                 log.exception("%s %s failed", self.name, item.pk)
                 outcome = Outcome.failure(f"{type(error).__name__}: {error}")
-            if outcome.duration_ms is None:
-                outcome = replace(outcome, duration_ms=round((time.monotonic() - started) * 1000))
-            if outcome.started_at is None:
-                outcome = replace(outcome, started_at=started_at)
+            if outcome.duration_ms is None or outcome.started_at is None:
+                outcome = replace(
+                    outcome,
+                    started_at=outcome.started_at or started_at,
+                    duration_ms=round((time.monotonic() - started) * 1000)
+                    if outcome.duration_ms is None
+                    else outcome.duration_ms,
+                )
             outcomes[item.pk] = outcome
         return outcomes
 

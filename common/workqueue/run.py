@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 
 from common import clock
 from common.bulk import bulk_insert, bulk_update
@@ -28,6 +28,7 @@ from common.workqueue.claim import Claim, Heartbeat, claim
 from common.workqueue.errors import ERROR_LIMIT, RESPONSE_LIMIT, Outcome, WorkError
 from common.workqueue.models import Attempt, AttemptOutcome, WorkItem
 from common.workqueue.registry import WorkType
+from common.workqueue.sql import write_held
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,7 @@ def finish(held: Claim, outcomes: Mapping[int, Outcome], *, now: datetime) -> di
     attempt is logged with a note instead.
     """
     work_type = held.work_type
-    model = work_type.model
-    content_type = ContentType.objects.get_for_model(model)
+    content_type = ContentType.objects.get_for_model(work_type.model)
     counts = empty_counts()
     attempts: list[Attempt] = []
     by_pk = {item.pk: item for item in held.items}
@@ -123,22 +123,15 @@ def finish(held: Claim, outcomes: Mapping[int, Outcome], *, now: datetime) -> di
             )
         )
     counts["recovered"] = len(held.lapsed)
+    results = {item.pk: _next_state(work_type, item, outcomes[item.pk], now) for item in held.items}
     with transaction.atomic():
-        mine = set(
-            model.objects.select_for_update()
-            .filter(pk__in=[item.pk for item in held.items], claimed_by=held.worker, claimed_at=held.claimed_at)
-            .values_list("pk", flat=True)
-        )
-        written = []
+        mine = _write_held(held, [*QUEUE_FIELDS, *work_type.update_fields])
         for item in held.items:
-            outcome = outcomes[item.pk]
-            result = _next_state(work_type, item, outcome, now)
+            outcome, result = outcomes[item.pk], results[item.pk]
             counts[result_count(result)] += 1
             error = outcome.error[:ERROR_LIMIT]
-            if item.pk in mine:
-                written.append(item)
-            else:
-                error = (error + LATE)[: ERROR_LIMIT + len(LATE)]
+            if item.pk not in mine:
+                error += LATE
             attempts.append(
                 Attempt(
                     content_type=content_type,
@@ -153,15 +146,25 @@ def finish(held: Claim, outcomes: Mapping[int, Outcome], *, now: datetime) -> di
                     worker=held.worker,
                 )
             )
-        if len(written) < len(held.items):
-            log.warning(
-                "%d %s rows were taken by another worker before this one finished",
-                len(held.items) - len(written),
-                work_type.name,
-            )
-        bulk_update(model, written, [*QUEUE_FIELDS, *work_type.update_fields])
         bulk_insert(Attempt, attempts)
+    if len(mine) < len(held.items):
+        log.warning("%d %s rows were taken by another worker first", len(held.items) - len(mine), work_type.name)
     return counts
+
+
+def _write_held(held: Claim, fields: list[str]) -> set[int]:
+    """Write the items this claim still holds (one statement on PostgreSQL); their ids."""
+    model = held.work_type.model
+    if connection.vendor == "postgresql":
+        return write_held(model, held.items, fields, worker=held.worker, claimed_at=held.claimed_at)
+    # SQLite runs one writer at a time: reading which rows are still held, then writing them, is safe.
+    mine = set(
+        model.objects.filter(
+            pk__in=[item.pk for item in held.items], claimed_by=held.worker, claimed_at=held.claimed_at
+        ).values_list("pk", flat=True)
+    )
+    bulk_update(model, [item for item in held.items if item.pk in mine], fields)
+    return mine
 
 
 def result_count(result: str) -> str:

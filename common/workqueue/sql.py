@@ -1,0 +1,109 @@
+"""The queue's two hot statements on PostgreSQL, each one round trip.
+
+claim_rows: the planner settings and the claim in one execute, rows built with Model.from_db
+(RawQuerySet resolved its columns again for every row: most of a claim's Python time).
+
+write_held: the items' next state in one UPDATE … FROM unnest(arrays), as common.bulk does,
+fenced on the claim (worker and claim time) and returning the ids it wrote, so a row another
+worker took after this claim's lease ran out is left as that worker wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from common.bulk import _array_type, _value, server_cursor
+from common.workqueue.models import WorkItem
+
+_CLAIM = """
+SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true);
+WITH due AS (
+    SELECT {pk} AS due_id, {claimed_by} AS lapsed_by, {claimed_at} AS lapsed_at
+    FROM {table}
+    WHERE {next} IS NOT NULL AND {next} <= %s
+    ORDER BY {next}, {pk}
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {table} AS t
+SET {next} = %s, {attempts} = t.{attempts} + 1, {claimed_by} = %s, {claimed_at} = %s
+FROM due
+WHERE t.{pk} = due.due_id
+RETURNING {columns}, due.lapsed_by, due.lapsed_at
+"""
+
+
+def _column(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def claim_rows(
+    model: type[WorkItem], *, limit: int, due_by: datetime, lease_until: datetime, now: datetime, worker: str
+) -> tuple[list[WorkItem], dict[int, tuple[str, datetime | None]]]:
+    """Claimed rows, and for rows whose previous claim never finished: (its worker, its time)."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = meta.concrete_fields
+    # Only the model's own quoted table and column names are interpolated.
+    sql = _CLAIM.format(
+        table=quote(meta.db_table),
+        pk=quote(meta.pk.column),
+        next=_column(model, "next_attempt_at"),
+        attempts=_column(model, "attempts"),
+        claimed_by=_column(model, "claimed_by"),
+        claimed_at=_column(model, "claimed_at"),
+        columns=", ".join(f"t.{quote(f.column)}" for f in fields),
+    )
+    names = [f.attname for f in fields]
+    converters = [
+        (i, [*connection.ops.get_db_converters(f), *f.get_db_converters(connection)]) for i, f in enumerate(fields)
+    ]
+    converters = [(i, funcs) for i, funcs in converters if funcs]
+    items, lapsed = [], {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner settings first: walk the due index in order and stop at `limit`,
+        # whatever the statistics say (after a burst the planner sorted every due row).
+        cursor.execute(sql, [due_by, limit, lease_until, worker, now])
+        cursor.nextset()
+        for row in cursor.fetchall():
+            values = list(row[: len(fields)])
+            for i, funcs in converters:
+                for func in funcs:
+                    values[i] = func(values[i], fields[i], connection)
+            item = model.from_db(connection.alias, names, values)
+            items.append(item)
+            if row[-2]:
+                lapsed[item.pk] = (row[-2], row[-1])
+    return items, lapsed
+
+
+def write_held(
+    model: type[WorkItem], items: Sequence[WorkItem], fields: Sequence[str], *, worker: str, claimed_at: datetime
+) -> set[int]:
+    """Write `fields` of the items this claim still holds; the ids written."""
+    if not items:
+        return set()
+    meta = model._meta
+    pk = meta.pk
+    quote = connection.ops.quote_name
+    targets = [meta.get_field(name) for name in fields]
+    aliases = [f"c{i}" for i in range(len(targets))]
+    params: list = [[_value(pk, item.pk, connection) for item in items]]
+    params += [[_value(f, getattr(item, f.attname), connection) for item in items] for f in targets]
+    params += [worker, claimed_at]
+    arrays = ", ".join(f"%b::{_array_type(f, connection)}" for f in [pk, *targets])
+    assignments = ", ".join(f"{quote(f.column)} = v.{a}" for f, a in zip(targets, aliases, strict=True))
+    # Only quoted model table and column names are interpolated; values are parameters.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays}) AS v(pk, {', '.join(aliases)}) "
+        f"WHERE t.{quote(pk.column)} = v.pk AND t.{_column(model, 'claimed_by')} = %b "
+        f"AND t.{_column(model, 'claimed_at')} = %b "
+        f"RETURNING t.{quote(pk.column)}"
+    )
+    with server_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
