@@ -2,8 +2,8 @@
 
 The server is a separate gunicorn process on the test database, so a test can stop it (an
 outage a client must ride out) and start it again on the same port. On SQLite the test
-database lives in this process's memory, where no other process can reach it, so there the
-server is a thread of this process instead, stopped and restarted the same way.
+database lives in this process's memory, where no other process can reach it: there the
+server is pytest-django's live server thread, and the outage test skips.
 """
 
 from __future__ import annotations
@@ -89,6 +89,15 @@ class Switchyard:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def restartable(self) -> bool:
+        """Whether stop() takes the whole server away: only a separate process can be killed.
+
+        A live server thread keeps serving the keep-alive connections it already has after its
+        listening socket closes, so stopping it is no outage for a browser.
+        """
+        return self.database is not None
 
     @property
     def running(self) -> bool:
