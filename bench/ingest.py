@@ -10,6 +10,10 @@ created and migrated when missing; its inbox and contacts are emptied first). It
   (c) the ceiling: the same rows written with psycopg COPY from one process;
   (d) drain throughput: messages/s applied by integrations.drain.drain_inbox.
 
+(a) and (b) also print the CPU the server spent (gunicorn's processes and, when PostgreSQL runs
+on this machine, the backends serving them, read from /proc): steadier than throughput when
+other work shares the cores. `--origin URL` sends a browser's Origin header (CORS answers).
+
 Clients are separate processes (no GIL sharing with each other) sending pre-encoded HTTP/1.1
 requests on loopback with a minimal socket client.
 They share the machine's cores with gunicorn and PostgreSQL, as a load generator on the same
@@ -135,10 +139,12 @@ class LeanConnection:
             self.sock = None
 
 
-def _client(index, port, auth, path, bodies_spec, barrier, results):  # runs in a child process
+def _client(index, port, auth, path, bodies_spec, barrier, results, origin=None):  # runs in a child process
     import orjson
 
     tag, start, count, batch, users = bodies_spec
+    # A browser's post (analytics.js on a customer's site) carries its page's Origin.
+    origin_header = f"Origin: {origin}\r\n" if origin else ""
     rng = random.Random(index)
     requests = []
     for r in range(count):
@@ -149,7 +155,7 @@ def _client(index, port, auth, path, bodies_spec, barrier, results):  # runs in 
         body = orjson.dumps({"batch": messages} if batch > 1 or path.endswith("batch") else messages[0])
         head = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: application/json\r\n{origin_header}Content-Length: {len(body)}\r\n\r\n"
         )
         requests.append(head.encode() + body)
     conn = LeanConnection(port)
@@ -170,7 +176,7 @@ def _client(index, port, auth, path, bodies_spec, barrier, results):  # runs in 
     results.put((t0, t1, latencies, errors))
 
 
-def http_load(*, port, key, path, tag, clients, requests, batch, users) -> dict:
+def http_load(*, port, key, path, tag, clients, requests, batch, users, origin=None) -> dict:
     auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(clients)
@@ -180,7 +186,7 @@ def http_load(*, port, key, path, tag, clients, requests, batch, users) -> dict:
     for i, count in enumerate(per_client):
         spec = (tag, start, count, batch, users)
         start += count * batch
-        procs.append(ctx.Process(target=_client, args=(i, port, auth, path, spec, barrier, results)))
+        procs.append(ctx.Process(target=_client, args=(i, port, auth, path, spec, barrier, results, origin)))
     for proc in procs:
         proc.start()
     outcomes = [results.get() for _ in procs]
@@ -202,6 +208,60 @@ def http_load(*, port, key, path, tag, clients, requests, batch, users) -> dict:
         "p95_ms": percentile(latencies, 95) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
     }
+
+
+# --- server CPU -----------------------------------------------------------------------------
+# Throughput on a shared two-core box moves with whatever else runs; the CPU the server spent
+# on each call (gunicorn's processes and the PostgreSQL backends serving them) hardly does.
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        # The fields after the command name: state, ppid, …, utime (12th), stime (13th).
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = _proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS if fields else 0.0
+
+
+def server_cpu(server: subprocess.Popen) -> dict[tuple[str, int], float]:
+    """CPU seconds so far of gunicorn's master and workers, and of this database's backends
+    when PostgreSQL runs on this machine."""
+    from django.db import connection
+
+    web = [server.pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields and fields[1] == str(server.pid):
+                web.append(int(entry.name))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [row[0] for row in cursor.fetchall()]
+    local = [pid for pid in backends if _is_postgres(pid)]
+    return {("web", pid): _cpu_seconds(pid) for pid in web} | {("db", pid): _cpu_seconds(pid) for pid in local}
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return "postgres" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def cpu_spent(before: dict, after: dict) -> tuple[float, float]:
+    """(web, database) CPU seconds between two server_cpu() readings."""
+    spent = {"web": 0.0, "db": 0.0}
+    for key, seconds in after.items():
+        spent[key[0]] += max(0.0, seconds - before.get(key, 0.0))
+    return spent["web"], spent["db"]
 
 
 def free_port() -> int:
@@ -340,6 +400,9 @@ def main() -> None:
     parser.add_argument("--drain-rows", type=int, default=20000, help="inbox rows drained per run (default 20000)")
     parser.add_argument("--drain-procs", default="1,2", help="drain processes to try, comma-separated (default 1,2)")
     parser.add_argument("--users", type=int, default=5000, help="distinct userIds in the traffic (default 5000)")
+    parser.add_argument(
+        "--origin", default=None, help="send this Origin header, as a browser does (default: none, as servers)"
+    )
     parser.add_argument("--skip", default="", help="parts to skip: comma-separated of batch,single,copy,drain")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -372,6 +435,7 @@ def main() -> None:
                 f"{args.batch_clients} client processes…",
                 flush=True,
             )
+            cpu_before = server_cpu(server)
             r = http_load(
                 port=port,
                 key=key,
@@ -381,6 +445,7 @@ def main() -> None:
                 requests=args.batch_requests,
                 batch=args.batch_size,
                 users=args.users,
+                origin=args.origin,
             )
             report.add(
                 "batch messages/s",
@@ -389,8 +454,14 @@ def main() -> None:
                 f"≥ {TARGET_BATCH:,}",
                 r["messages_per_s"] >= TARGET_BATCH and not r["errors"],
             )
+            web, db = cpu_spent(cpu_before, server_cpu(server))
+            report.add(
+                "batch server CPU per 1,000 messages",
+                f"{web * 1e6 / r['messages']:.1f} ms web + {db * 1e6 / r['messages']:.1f} ms PostgreSQL",
+            )
         if "single" not in skip:
             print(f"(b) /v1/track: {args.single_requests} calls, {args.single_clients} client processes…", flush=True)
+            cpu_before = server_cpu(server)
             r = http_load(
                 port=port,
                 key=key,
@@ -400,6 +471,7 @@ def main() -> None:
                 requests=args.single_requests,
                 batch=1,
                 users=args.users,
+                origin=args.origin,
             )
             report.add(
                 "single calls/s",
@@ -412,6 +484,11 @@ def main() -> None:
                 f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / {r['p99_ms']:.1f} ms",
                 f"p99 < {TARGET_SINGLE_P99_MS} ms",
                 r["p99_ms"] < TARGET_SINGLE_P99_MS,
+            )
+            web, db = cpu_spent(cpu_before, server_cpu(server))
+            report.add(
+                "single server CPU per call",
+                f"{web * 1e3 / r['requests']:.2f} ms web + {db * 1e3 / r['requests']:.2f} ms PostgreSQL",
             )
     finally:
         stop(server)
