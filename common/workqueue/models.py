@@ -14,7 +14,7 @@ WorkItem holds only the queue's mechanics:
 - `last_error`, `finished_at`: the last failure, and when the row ended (done, skipped or
   failed for good). Failed for good = finished with an error.
 
-Like the admin, the log follows saleor's EventDelivery / EventDeliveryAttempt and healthchecks'
+The log follows saleor's EventDelivery / EventDeliveryAttempt and healthchecks'
 Notification: one Attempt row per try, with when, how long, the answer and the error, for staff.
 """
 

@@ -46,6 +46,10 @@ def test_a_due_job_runs_once_and_its_attempt_is_logged(frozen):
     assert JobRun.objects.filter(job=job).count() == 1
     # Nothing is due any more: a second run does nothing.
     assert run_jobs()["done"] == 0
+    # The log goes with its item.
+    assert list(job.work_attempts.all()) == [attempt]
+    job.delete()
+    assert not Attempt.objects.exists()
 
 
 def test_a_job_not_yet_due_waits_for_its_time(frozen):
