@@ -163,7 +163,10 @@ class Switchyard:
                 self.process.wait(timeout=10)
             self.process = None
         if self.thread_server is not None:
-            self.thread_server.stop()
+            # Not LiveServer.stop(): it makes the shared in-memory connection private to this
+            # thread again, and a request thread still holding a client's keep-alive connection
+            # (the Python libraries keep one) then fails when it closes at exit.
+            self.thread_server.thread.terminate()
             self.thread_server = None
 
     def log_tail(self) -> str:
