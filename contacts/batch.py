@@ -23,7 +23,9 @@ from common.bulk import bulk_insert, bulk_update
 from common.outcomes import Skip
 from contacts.models import (
     AudienceMembership,
+    ChangeKind,
     Contact,
+    ContactChange,
     ContactEvent,
     ContactIdentity,
     ListMembership,
@@ -71,6 +73,8 @@ class ContactBatch:
         # Ids this chunk made known (anonymousIds tied to a contact, userIds of new or newly
         # identified contacts): rows waiting for one of them can now apply.
         self.newly_known_ids: set[str] = set()
+        # The inbox row being applied (the kinds set it): what it changes is recorded against it.
+        self.source_id: int | None = None
         self._reset_pending()
 
     def _reset_pending(self) -> None:
@@ -81,6 +85,7 @@ class ContactBatch:
         self.events: list[ContactEvent] = []
         self.memberships: dict[tuple[int, str], dict] = {}
         self.audiences: dict[tuple[int, str], list[dict]] = {}
+        self.changes: list[ContactChange] = []
 
     # --- loading --------------------------------------------------------------------------
     def preload(self, *, user_ids: Iterable[str] = (), emails: Iterable[str] = (), anons: Iterable[str] = ()) -> None:
@@ -231,6 +236,7 @@ class ContactBatch:
         """Give a contact known only by email or anonymousId the userId a message names."""
         if not user_id or contact.user_id or user_id in self.by_user_id or self.is_suppressed(user_id=user_id):
             return
+        self.changed(contact, ChangeKind.FIELD, "user_id", contact.user_id, user_id, ts)
         contact.user_id = user_id
         contact.stamps["user_id"] = stamp(ts)
         self.by_user_id[user_id] = contact
@@ -253,6 +259,18 @@ class ContactBatch:
         if contact.pk is not None:
             self.dirty[contact.pk] = contact
             self.dirty_fields.update(fields)
+
+    def changed(
+        self, contact: Contact, kind: str, name: str, old: Any, new: Any, ts: datetime, source: int | None = -1
+    ) -> None:
+        """Record old → new for the contact's history; written with the chunk, in one insert.
+        `source` is the inbox row (by default the one being applied). A contact this chunk
+        creates has no history yet: its first values are where it began, not changes."""
+        if old != new and contact.pk is not None:
+            source = self.source_id if source == -1 else source
+            self.changes.append(
+                ContactChange(contact=contact, inbox_message_id=source, kind=kind, name=name, old=old, new=new, at=ts)
+            )
 
     # --- traits ---------------------------------------------------------------------------
     def _newer(self, contact: Contact, key: str, ts: datetime) -> bool:
@@ -285,6 +303,7 @@ class ContactBatch:
         else:
             # Cut to the column, so one long value cannot fail the whole chunk's write.
             value = "" if value is None else str(value)[: field_length(field)]
+        self.changed(contact, ChangeKind.FIELD, field, getattr(contact, field), value, ts)
         setattr(contact, field, value)
         contact.stamps[field] = stamp(ts)
         self.touch(contact, ts, field, "stamps")
@@ -345,6 +364,7 @@ class ContactBatch:
             self.new_definitions[name] = definition
         if not self._newer(contact, name, ts):
             return
+        old = contact.properties.get(name)
         if value is None:
             if name in contact.properties:
                 del contact.properties[name]
@@ -354,6 +374,7 @@ class ContactBatch:
             except PropertyError as error:
                 warnings.append(f"{where}.{key}: {error}; not stored (property {name} is {definition.type})")
                 return
+        self.changed(contact, ChangeKind.PROPERTY, name, old, contact.properties.get(name), ts)
         contact.stamps[name] = stamp(ts)
         contact.stamps[writer_key(name)] = self.integration.pk if self.integration is not None else None
         self.touch(contact, ts, "properties", "stamps")
@@ -365,7 +386,7 @@ class ContactBatch:
 
     def unset_property(self, contact: Contact, name: str, ts: datetime) -> None:
         if name in contact.properties and self._newer(contact, name, ts):
-            del contact.properties[name]
+            self.changed(contact, ChangeKind.PROPERTY, name, contact.properties.pop(name), None, ts)
             contact.stamps[name] = stamp(ts)
             contact.stamps.pop(writer_key(name), None)
             self.touch(contact, ts, "properties", "stamps")
@@ -402,6 +423,7 @@ class ContactBatch:
                 self.lifted_md5.add(md5)
         contact.stamps["subscribed"] = stamp(ts)
         if contact.subscribed != subscribed:
+            self.changed(contact, ChangeKind.SUBSCRIPTION, "subscribed", contact.subscribed, subscribed, ts)
             contact.subscribed = subscribed
             contact.subscription_changed_at = ts
             contact.subscription_reason = reason[:200]
@@ -415,12 +437,26 @@ class ContactBatch:
         key = (id(contact), list_id)
         current = self.memberships.get(key)
         if current is None or current["ts"] <= ts:
-            self.memberships[key] = {"contact": contact, "list_id": list_id, "subscribed": subscribed, "ts": ts}
+            self.memberships[key] = {
+                "contact": contact,
+                "list_id": list_id,
+                "subscribed": subscribed,
+                "ts": ts,
+                "source": self.source_id,
+                "existed": contact.pk is not None,
+            }
 
     def set_audience(self, contact: Contact, key: str, member: bool, ts: datetime) -> None:
         # Every transition is kept, so "entered then exited" in one chunk records both times.
         self.audiences.setdefault((id(contact), key[:255]), []).append(
-            {"contact": contact, "key": key[:255], "member": member, "ts": ts}
+            {
+                "contact": contact,
+                "key": key[:255],
+                "member": member,
+                "ts": ts,
+                "source": self.source_id,
+                "existed": contact.pk is not None,
+            }
         )
 
     def add_event(
@@ -521,6 +557,10 @@ class ContactBatch:
             for event in self.events:
                 event.contact_id = event.contact.pk
             bulk_insert(ContactEvent, self.events, ignore_conflicts=True)
+        if self.changes:
+            for change in self.changes:
+                change.contact_id = change.contact.pk
+            bulk_insert(ContactChange, self.changes, ignore_conflicts=True)
         self._reset_pending()
 
     def _flush_memberships(self) -> None:
@@ -537,17 +577,19 @@ class ContactBatch:
         # Out of order across chunks: a membership written by a newer message stays.
         contact_ids = {m["contact"].pk for m in wanted}
         newer = {
-            (row["contact_id"], row["mailing_list_id"]): row["updated_at"]
+            (row["contact_id"], row["mailing_list_id"]): (row["updated_at"], row["subscribed"])
             for row in ListMembership.objects.filter(
                 contact_id__in=contact_ids, mailing_list_id__in=[self.lists[i].pk for i in list_ids]
-            ).values("contact_id", "mailing_list_id", "updated_at")
+            ).values("contact_id", "mailing_list_id", "updated_at", "subscribed")
         }
         rows = []
         for m in wanted:
             list_pk = self.lists[m["list_id"]].pk
-            current = newer.get((m["contact"].pk, list_pk))
+            current, was = newer.get((m["contact"].pk, list_pk), (None, None))
             if current is not None and current > m["ts"]:
                 continue
+            if m["existed"]:
+                self.changed(m["contact"], ChangeKind.LIST, m["list_id"], was, m["subscribed"], m["ts"], m["source"])
             rows.append(
                 ListMembership(
                     contact_id=m["contact"].pk, mailing_list_id=list_pk, subscribed=m["subscribed"], updated_at=m["ts"]
@@ -577,6 +619,9 @@ class ContactBatch:
                 row = AudienceMembership(contact_id=pair[0], key=pair[1], member=not t["member"])
             elif row.updated_at > t["ts"]:
                 continue  # a newer sync already said where this contact stands
+            if t["existed"] and (row.pk is None or row.member != t["member"]):
+                was = None if row.pk is None and pair not in changed else row.member
+                self.changed(t["contact"], ChangeKind.AUDIENCE, t["key"], was, t["member"], t["ts"], t["source"])
             if t["member"] and (not row.member or row.entered_at is None):
                 row.entered_at = t["ts"]
                 row.exited_at = None

@@ -169,6 +169,36 @@ class ContactEvent(models.Model):
         return f"{self.type} {self.name}"
 
 
+class ChangeKind(models.TextChoices):
+    FIELD = "field", "Field"
+    PROPERTY = "property", "Property"
+    LIST = "list", "Mailing list"
+    AUDIENCE = "audience", "Audience"
+    SUBSCRIPTION = "subscription", "Subscription"
+
+
+class ContactChange(models.Model):
+    """One value of a contact that changed, old → new: the contact page's history of traits,
+    lists, audiences and subscription. Written in bulk, once per drained chunk."""
+
+    # change_contact_at leads with the contact and serves the foreign key: no second index.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="changes", db_index=False)
+    # The inbox row that made the change; empty for staff edits (then `actor` says who).
+    inbox_message_id = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=ChangeKind.choices)
+    name = models.CharField(max_length=255)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(help_text="When it happened: the message's timestamp, or the staff edit's time.")
+    actor = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["contact", "-at"], name="change_contact_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
 class SuppressionReason(models.TextChoices):
     ERASED = "erased", "Erased (GDPR delete)"
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"

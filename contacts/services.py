@@ -20,7 +20,9 @@ from django.utils import timezone
 from contacts.hashing import email_md5
 from contacts.models import (
     AudienceMembership,
+    ChangeKind,
     Contact,
+    ContactChange,
     ContactEvent,
     ContactIdentity,
     ErasureRecord,
@@ -130,6 +132,7 @@ def contact_merge(*, source: Contact, target: Contact) -> Contact:
     if source.pk == target.pk:
         return target
     ContactEvent.objects.filter(contact=source).update(contact=target)
+    ContactChange.objects.filter(contact=source).update(contact=target)
     ContactIdentity.objects.filter(contact=source).update(contact=target)
     contacts_merged.send(sender=Contact, source_pk=source.pk, target_pk=target.pk)
 
@@ -251,9 +254,11 @@ def _contact_named(an_id: str) -> Contact | None:
 def contact_unsubscribe(*, contacts: Iterable[Contact], reason: str = "unsubscribed by staff") -> int:
     now = timezone.now()
     ids = [c.pk for c in contacts]
-    updated = Contact.objects.filter(pk__in=ids, subscribed=True).update(
+    subscribed = list(Contact.objects.filter(pk__in=ids, subscribed=True).values_list("pk", flat=True))
+    updated = Contact.objects.filter(pk__in=subscribed, subscribed=True).update(
         subscribed=False, subscription_changed_at=now, subscription_reason=reason[:200], updated_at=now
     )
+    _record(subscribed, ChangeKind.SUBSCRIPTION, "subscribed", True, False, now, reason)
     emails = Contact.objects.filter(pk__in=ids, email__isnull=False).values_list("email", flat=True)
     suppressions_add(emails=list(emails), reason=SuppressionReason.UNSUBSCRIBED, note=reason)
     if updated:
@@ -361,13 +366,20 @@ def contact_update(
     if unknown:
         raise TypeError(f"contact_update() got unknown fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
+    before = _values(contact, fields, properties)
     _set_fields(contact, fields, now)
     if properties:
         _set_properties(contact, properties, now)
     contact.updated_at = now
     contact.save()
+    after = _values(contact, fields, properties)
+    ContactChange.objects.bulk_create(
+        ContactChange(contact=contact, kind=kind, name=name, old=old, new=after[kind, name], at=now, actor=actor[:100])
+        for (kind, name), old in before.items()
+        if old != after[kind, name]
+    )
     if mailing_lists is not None:
-        _set_lists(contact, mailing_lists, now)
+        _set_lists(contact, mailing_lists, now, actor=actor)
     if subscribed is False and contact.subscribed:
         contact_unsubscribe(contacts=[contact], reason=f"unsubscribed by {actor}")
         contact.refresh_from_db()
@@ -380,6 +392,8 @@ def contact_update(
 def contact_resubscribe(*, contact: Contact, reason: str) -> Contact:
     """Subscribe again and lift the unsubscribe suppression (never an erasure or a bounce)."""
     now = timezone.now()
+    if not contact.subscribed:
+        _record([contact.pk], ChangeKind.SUBSCRIPTION, "subscribed", False, True, now, reason)
     contact.subscribed = True
     contact.subscription_changed_at = now
     contact.subscription_reason = reason[:200]
@@ -402,9 +416,39 @@ def _set_properties(contact: Contact, properties: dict[str, Any], now) -> None:
         contact.stamps.pop(writer_key(name), None)
 
 
-def _set_lists(contact: Contact, lists: list[MailingList], now) -> None:
+def _values(contact: Contact, fields: dict, properties: dict | None) -> dict[tuple[str, str], Any]:
+    values = {(ChangeKind.FIELD, name): getattr(contact, name) for name in fields}
+    return values | {(ChangeKind.PROPERTY, name): contact.properties.get(name) for name in properties or {}}
+
+
+def _record(contact_ids: list[int], kind: str, name: str, old: Any, new: Any, now, actor: str) -> None:
+    """The same change on several contacts, in one insert (staff edits and actions)."""
+    ContactChange.objects.bulk_create(
+        ContactChange(contact_id=pk, kind=kind, name=name, old=old, new=new, at=now, actor=actor[:100])
+        for pk in contact_ids
+    )
+
+
+def _set_lists(contact: Contact, lists: list[MailingList], now, *, actor: str = "") -> None:
     wanted = {m.pk for m in lists}
-    current = {m.mailing_list_id: m for m in ListMembership.objects.filter(contact=contact)}
+    current = {
+        m.mailing_list_id: m for m in ListMembership.objects.filter(contact=contact).select_related("mailing_list")
+    }
+    names = {m.pk: m.list_id for m in lists} | {pk: m.mailing_list.list_id for pk, m in current.items()}
+    was = {pk: m.subscribed for pk, m in current.items()}
+    ContactChange.objects.bulk_create(
+        ContactChange(
+            contact=contact,
+            kind=ChangeKind.LIST,
+            name=names[pk],
+            old=was.get(pk),
+            new=pk in wanted,
+            at=now,
+            actor=actor,
+        )
+        for pk in sorted(names)
+        if was.get(pk, False) != (pk in wanted)
+    )
     ListMembership.objects.filter(contact=contact, subscribed=True).exclude(mailing_list_id__in=wanted).update(
         subscribed=False, updated_at=now
     )

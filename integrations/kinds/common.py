@@ -84,6 +84,10 @@ class ContactKind(Kind):
             # Rows that named a contact erased or merged away later in the chunk.
             row.contact = batch.current(row.contact)
 
+    def apply(self, batch: ContactBatch, message: InboxMessage) -> None:
+        batch.source_id = message.pk  # the contact's history links each change to its message
+        super().apply(batch, message)
+
     # --- identity -------------------------------------------------------------------------
     def resolve(self, batch: ContactBatch, message: InboxMessage, *, create: bool, email: str = "") -> Contact:
         if self.requires_user_id and not message.user_id:
