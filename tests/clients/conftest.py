@@ -278,7 +278,7 @@ def page_origin():
 
 @pytest.fixture
 def browser(monkeypatch):
-    """Headless Chromium; every request it makes is recorded on `browser.requests`."""
+    """Headless Chromium for one test (each page gets a fresh profile from it)."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium")
     playwright_api = pytest.importorskip("playwright.sync_api")
