@@ -8,6 +8,7 @@ SECRET_KEY) on its first run, so manage.py works in a plain shell afterwards.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "anymail",
     "common",
     "integrations",
     "contacts",
@@ -124,9 +126,44 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# --- Email (campaigns/email) ----------------------------------------------------------------
+# EMAIL_URL picks Django's email backend: smtp://user:password@host:587 (smtp+tls://, smtps://),
+# consolemail:// (development), or an ESP through django-anymail: anymail://postmark,
+# anymail://sendgrid, … with the ESP's settings as ANYMAIL_<NAME> variables
+# (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_SENDGRID_API_KEY, ANYMAIL_WEBHOOK_SECRET=user:password
+# for the tracking webhooks at /anymail/<esp>/tracking/).
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+if EMAIL_URL.startswith("anymail://"):
+    ESP_NAME = EMAIL_URL.removeprefix("anymail://").strip("/").lower()
+    if not ESP_NAME.replace("_", "").isalnum():
+        raise ImproperlyConfigured(f"EMAIL_URL anymail://<esp> names an ESP (postmark, sendgrid, …), not {ESP_NAME!r}.")
+    EMAIL_BACKEND = f"anymail.backends.{ESP_NAME}.EmailBackend"
+else:
+    EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+    vars().update(EMAIL_CONFIG)
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items() if name.startswith("ANYMAIL_")}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchyard <switchyard@localhost>")
+# Seconds an SMTP or ESP call may wait for an answer. Without one a stalled server holds a worker
+# for ever; with one, a timeout after the message went out is recorded as ambiguous, not resent.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+# The List-Unsubscribe mailto address (the unsubscribe token goes in the subject).
+EMAIL_UNSUBSCRIBE_MAILTO = env.str(
+    "EMAIL_UNSUBSCRIBE_MAILTO",
+    default="unsubscribe@" + (DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">").strip() or "localhost"),
+)
+# Sends a window may give out across all workers, e.g. "300/minute" for an SMTP quota; empty = no limit.
+EMAIL_RATE_LIMIT = env.str("EMAIL_RATE_LIMIT", default="")
+if EMAIL_RATE_LIMIT and not re.match(r"^\s*[1-9]\d*\s*/\s*\d*\s*(second|minute|hour|day)s?\s*$", EMAIL_RATE_LIMIT.lower()):
+    raise ImproperlyConfigured(f"EMAIL_RATE_LIMIT must look like 300/minute or 10000/hour, not {EMAIL_RATE_LIMIT!r}.")
+# At most this many marketing emails to one contact in 24 hours, across loops, reminders and
+# surveys (transactional mail and tests do not count); 0 = no cap.
+EMAIL_DAILY_CAP_PER_CONTACT = env.int("EMAIL_DAILY_CAP_PER_CONTACT", default=0)
+# Soft bounces that suppress an address: this many within this many days (a hard bounce or a
+# complaint suppresses at once).
+EMAIL_SOFT_BOUNCE_LIMIT = env.int("EMAIL_SOFT_BOUNCE_LIMIT", default=3)
+EMAIL_SOFT_BOUNCE_DAYS = env.int("EMAIL_SOFT_BOUNCE_DAYS", default=30)
+if min(EMAIL_DAILY_CAP_PER_CONTACT, EMAIL_SOFT_BOUNCE_LIMIT, EMAIL_SOFT_BOUNCE_DAYS, EMAIL_TIMEOUT) < 0:
+    raise ImproperlyConfigured("EMAIL_DAILY_CAP_PER_CONTACT, EMAIL_SOFT_BOUNCE_* and EMAIL_TIMEOUT cannot be negative.")
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -17,5 +17,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    # Email: unsubscribe links (public, no login) and the ESPs' tracking webhooks (bounces, complaints).
+    path("email/", include("campaigns.email.urls")),
+    path("anymail/", include("anymail.urls")),
     path("admin/", admin.site.urls),
 ]
