@@ -1,16 +1,14 @@
 """The staff REST API under /api/v1/. Each app registers its own viewsets here."""
 
-from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from contacts.api import ContactViewSet, MailingListViewSet, PropertyDefinitionViewSet, SuppressionUploadView
+from contacts.api import ContactViewSet, MailingListViewSet, PropertyDefinitionViewSet, SuppressionViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("contact-properties", PropertyDefinitionViewSet, basename="contact-property")
 router.register("mailing-lists", MailingListViewSet, basename="mailing-list")
+# GET (list, filtered) and POST (bulk upload) on suppressions/, GET and DELETE (lift) on suppressions/ID/.
+router.register("suppressions", SuppressionViewSet, basename="suppression")
 
-urlpatterns = [
-    path("suppressions/", SuppressionUploadView.as_view(), name="suppressions"),
-    *router.urls,
-]
+urlpatterns = [*router.urls]

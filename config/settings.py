@@ -36,6 +36,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
+    # The admin's theme (django-unfold): its templates must win over django.contrib.admin's.
+    "unfold",
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -288,6 +291,19 @@ CORS_PREFLIGHT_MAX_AGE = 86400
 # /healthz answers 503 when a due inbox message has waited this long and no drain has finished
 # in as long: messages are arriving but no worker is applying them.
 HEALTH_QUEUE_STALL_SECONDS = env.int("HEALTH_QUEUE_STALL_SECONDS", default=300)
+
+# --- The admin (django-unfold) --------------------------------------------------------------
+# Its CSS, JS and fonts ship in the package: the admin needs no internet access.
+UNFOLD = {
+    "SITE_TITLE": "Switchyard admin",
+    "SITE_HEADER": "Switchyard",
+    "SITE_SUBHEADER": "Segment partner operations",
+    "SITE_SYMBOL": "hub",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "config.dashboard.navigation"},
+}
 
 # --- Security for production --------------------------------------------------------------
 if not DEBUG:

@@ -8,19 +8,27 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from contacts.models import AudienceMembership, Contact, ListMembership, MailingList, PropertyDefinition
+from contacts.models import AudienceMembership, Contact, ListMembership, MailingList, PropertyDefinition, Suppression
 from contacts.selectors import contact_events
 from contacts.serializers import (
     ContactEventSerializer,
     ContactSerializer,
     MailingListSerializer,
     PropertyDefinitionSerializer,
+    SuppressionFilterSerializer,
     SuppressionResultSerializer,
+    SuppressionSerializer,
     SuppressionUploadSerializer,
 )
-from contacts.services import contact_create, contact_erase, contact_update, email_md5, suppressions_add
+from contacts.services import (
+    contact_create,
+    contact_erase,
+    contact_update,
+    email_md5,
+    suppressions_add,
+    suppressions_lift,
+)
 
 
 def actor(request: Request) -> str:
@@ -123,7 +131,44 @@ class PropertyDefinitionViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, 
         serializer.save(source="api")
 
 
-class SuppressionUploadView(APIView):
+@extend_schema_view(
+    list=extend_schema(summary="List suppressions, newest first", parameters=[SuppressionFilterSerializer]),
+    retrieve=extend_schema(summary="One suppression"),
+    destroy=extend_schema(
+        summary="Lift a suppression",
+        description="Deletes the row: the person may be created, emailed and sent out again (an erased "
+        "person comes back only when a new message or staff create them).",
+    ),
+)
+class SuppressionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = SuppressionSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    lookup_value_regex = "[0-9]{1,18}"
+
+    def get_queryset(self) -> QuerySet[Suppression]:
+        # suppression_created serves the order; each filter is an indexed column.
+        queryset = Suppression.objects.order_by("-created_at", "-id")
+        if self.action != "list":
+            return queryset
+        filters = SuppressionFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        given = filters.validated_data
+        if "reason" in given:
+            queryset = queryset.filter(reason=given["reason"])
+        if "email" in given:
+            queryset = queryset.filter(email_md5=email_md5(given["email"]))
+        if "md5" in given:
+            queryset = queryset.filter(email_md5=given["md5"].lower())
+        if "user_id" in given:
+            queryset = queryset.filter(user_id=given["user_id"])
+        if "created_after" in given:
+            queryset = queryset.filter(created_at__gte=given["created_after"])
+        if "created_before" in given:
+            queryset = queryset.filter(created_at__lt=given["created_before"])
+        return queryset
+
     @extend_schema(
         summary="Suppress emails or MD5s in bulk",
         description="Up to 50,000 entries a request. Idempotent: entries already suppressed are counted "
@@ -131,7 +176,7 @@ class SuppressionUploadView(APIView):
         request=SuppressionUploadSerializer,
         responses={200: SuppressionResultSerializer},
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         serializer = SuppressionUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -145,3 +190,7 @@ class SuppressionUploadView(APIView):
             keep_plain=data["keep_plain"],
         )
         return Response({"received": received, "created": created, "existing": received - created})
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        suppressions_lift(ids=[self.get_object().pk])
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,4 @@
-"""REST shapes for contacts, property definitions and bulk suppressions (CONTRACT.md)."""
+"""REST shapes for contacts, property definitions and suppressions (CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import orjson
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts.models import Contact, ContactEvent, MailingList, PropertyDefinition, SuppressionReason
+from contacts.models import Contact, ContactEvent, MailingList, PropertyDefinition, Suppression, SuppressionReason
 from contacts.properties import PropertyError, coerce
 from contacts.selectors import contact_is_erased
 
@@ -232,3 +232,27 @@ class SuppressionResultSerializer(serializers.Serializer):
     received = serializers.IntegerField(help_text="Distinct entries in the request.")
     created = serializers.IntegerField(help_text="Newly suppressed.")
     existing = serializers.IntegerField(help_text="Already suppressed; left as they were.")
+
+
+class SuppressionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suppression
+        fields = ["id", "email_md5", "email", "user_id", "reason", "note", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "email_md5": {"help_text": "MD5 of the lowercase email."},
+            "email": {"help_text": "The plain address, kept only when uploaded with keep_plain."},
+        }
+
+
+class SuppressionFilterSerializer(serializers.Serializer):
+    """The GET list's query parameters: each bad one is a 400 naming it."""
+
+    reason = serializers.ChoiceField(choices=SuppressionReason.choices, required=False)
+    email = serializers.EmailField(required=False, help_text="Matched by the MD5 of its lowercase form.")
+    md5 = serializers.RegexField(
+        r"^[0-9a-fA-F]{32}$", required=False, error_messages={"invalid": "Not an MD5 (32 hex digits)."}
+    )
+    user_id = serializers.CharField(max_length=255, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="ISO 8601; inclusive.")
+    created_before = serializers.DateTimeField(required=False, help_text="ISO 8601; exclusive.")

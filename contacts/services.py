@@ -462,3 +462,11 @@ def _set_lists(contact: Contact, lists: list[MailingList], now, *, actor: str = 
             if pk not in current
         ]
     )
+
+
+@transaction.atomic
+def suppressions_lift(*, ids: Iterable[int]) -> int:
+    """Lift suppressions (delete their rows): the people may be created, emailed and sent out
+    again. An erased person comes back only through a new message or staff. Returns how many."""
+    deleted, _ = Suppression.objects.filter(pk__in=list(ids)).delete()
+    return deleted

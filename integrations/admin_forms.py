@@ -1,7 +1,11 @@
-"""The integration change form: each setting the kind declares becomes a real form field.
+"""The integration form: each setting the kind declares becomes a real form field.
 
 Values are parsed with `Setting.parse` (the same rules as `create_integration --set`) and kept
 in `Integration.settings`. A value equal to the default is not stored, so defaults can evolve.
+
+The add form carries every kind's settings (named `setting_<kind>__<name>`, since kinds share
+setting names); the page shows those of the kind chosen as soon as it is chosen
+(`conditions`, unfold's conditional fields) and only those are read on save.
 """
 
 from __future__ import annotations
@@ -11,15 +15,15 @@ from typing import Any
 from django import forms
 from django.utils.html import escape
 
-from integrations.kinds.base import Kind, Setting
+from integrations.kinds.base import KINDS, Kind, Setting
 from integrations.models import Integration
 
 PREFIX = "setting_"
 KEEP_CURRENT_HINT = "Leave empty to keep the current value."
 
 
-def field_name(spec: Setting) -> str:
-    return f"{PREFIX}{spec.name}"
+def field_name(spec: Setting, kind: str | None = None) -> str:
+    return f"{PREFIX}{kind}__{spec.name}" if kind else f"{PREFIX}{spec.name}"
 
 
 def setting_field(spec: Setting) -> forms.Field:
@@ -61,10 +65,13 @@ class IntegrationForm(forms.ModelForm):
             self.fields["daily_cap"].widget.attrs["min"] = 1
         stored = self.instance.settings or {}
         for spec in self.specs():
-            self.fields[field_name(spec)].initial = None if spec.secret else stored.get(spec.name, spec.default)
+            self.fields[self.setting_field(spec)].initial = None if spec.secret else stored.get(spec.name, spec.default)
 
     def specs(self) -> tuple[Setting, ...]:
         return self.kind_class.settings if self.kind_class else ()
+
+    def setting_field(self, spec: Setting) -> str:
+        return field_name(spec)
 
     def clean_daily_cap(self) -> int | None:
         value = self.cleaned_data.get("daily_cap")
@@ -77,7 +84,7 @@ class IntegrationForm(forms.ModelForm):
         stored = self.instance.settings or {}
         options = {k: v for k, v in stored.items() if not self.kind_class or not self.kind_class.setting(k)}
         for spec in self.specs():
-            name = field_name(spec)
+            name = self.setting_field(spec)
             if name not in cleaned:
                 continue  # the field already failed its own validation
             raw = cleaned[name]
@@ -99,6 +106,47 @@ class IntegrationForm(forms.ModelForm):
         if hasattr(self, "cleaned_settings"):
             self.instance.settings = self.cleaned_settings
         return super().save(commit=commit)
+
+
+class IntegrationAddForm(IntegrationForm):
+    """Every kind's settings; the chosen kind's are read (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].widget.attrs["autofocus"] = True
+
+    def specs(self) -> tuple[Setting, ...]:
+        kind = KINDS.get(self.data.get("kind") or "") if self.is_bound else None
+        return kind.settings if kind else ()
+
+    def setting_field(self, spec: Setting) -> str:
+        return field_name(spec, self.data.get("kind"))
+
+    def clean(self) -> dict:
+        kind = KINDS.get(self.data.get("kind") or "")
+        self.kind_class = kind
+        cleaned = super().clean()
+        # Only the chosen kind's settings are checked and kept: the others were hidden.
+        for name in list(self.errors):
+            if name.startswith(PREFIX) and not (kind and name.startswith(f"{PREFIX}{kind.kind}__")):
+                del self.errors[name]
+        return cleaned
+
+
+def add_form() -> type[IntegrationAddForm]:
+    """The add form with every kind's settings, and the conditions that show them."""
+    attrs: dict[str, Any] = {}
+    for name, kind_class in sorted(KINDS.items()):
+        for spec in kind_class.settings:
+            attrs[field_name(spec, name)] = setting_field(spec)
+    return type("IntegrationAddFormAllKinds", (IntegrationAddForm,), attrs)
+
+
+def kind_setting_fields() -> list[tuple[str, str]]:
+    """(field, kind) for every kind's settings on the add form."""
+    return [
+        (field_name(spec, name), name) for name, kind_class in sorted(KINDS.items()) for spec in kind_class.settings
+    ]
 
 
 def form_for_kind(kind_class: type[Kind] | None) -> type[IntegrationForm]:

@@ -103,6 +103,16 @@ def populate() -> dict:
     client.post("/v1/identify", {"userId": "u2", "messageId": "m-identify-2", "traits": {"email": "bob@example.com"}})
     client.post("/v1/track", b"{not json")
     drain_inbox(max_seconds=30)
+    # A later identify changes what the first one set: the contact's history records it.
+    client.post(
+        "/v1/identify",
+        {
+            "userId": "u1",
+            "messageId": "m-identify-3",
+            "traits": {"company": "Analytical Engines", "phone": "+44 20 7946"},
+        },
+    )
+    drain_inbox(max_seconds=30)
     ada = Contact.objects.get(user_id="u1")
     AudienceMembership.objects.create(contact=ada, key="big_spenders", member=True)
     suppressions_add(emails=["old@example.com"], note="test")

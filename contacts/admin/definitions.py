@@ -7,6 +7,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
 from contacts.models import (
     MailingList,
@@ -16,7 +18,7 @@ from contacts.models import (
 
 # --- definitions and lists --------------------------------------------------------------------------
 @admin.register(PropertyDefinition)
-class PropertyDefinitionAdmin(admin.ModelAdmin):
+class PropertyDefinitionAdmin(ModelAdmin):
     list_display = ("name", "type", "source", "description", "created_at")
     list_filter = ("type", "source")
     search_fields = ("name",)
@@ -30,7 +32,7 @@ class PropertyDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailingList)
-class MailingListAdmin(admin.ModelAdmin):
+class MailingListAdmin(ModelAdmin):
     list_display = ("name", "list_id", "subscribers", "description", "created_at")
     search_fields = ("name", "list_id")
     readonly_fields = ("created_at",)
@@ -42,7 +44,7 @@ class MailingListAdmin(admin.ModelAdmin):
             .annotate(subscriber_count=Count("memberships", filter=Q(memberships__subscribed=True)))
         )
 
-    @admin.display(description="Subscribed members", ordering="subscriber_count")
+    @display(description="Subscribed members", ordering="subscriber_count")
     def subscribers(self, mailing_list: MailingList) -> str:
         url = reverse("admin:contacts_contact_changelist") + "?" + urlencode({"list": mailing_list.pk})
         return format_html('<a href="{}">{}</a>', url, f"{mailing_list.subscriber_count:,}")

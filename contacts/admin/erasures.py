@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from common.admin_tools import EstimatedCountPaginator
 from contacts.models import (
@@ -11,7 +12,7 @@ from contacts.models import (
 
 
 @admin.register(ErasureRecord)
-class ErasureRecordAdmin(admin.ModelAdmin):
+class ErasureRecordAdmin(ModelAdmin):
     list_display = ("created_at", "requested_by", "contact_pk", "integration", "events_deleted", "inbox_redacted")
     list_filter = ("integration",)
     search_fields = ("=requested_by", "=message_id")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 # PostgreSQL only: the suppressions list shows the contact each hashed address belongs to, by
 # md5(email) (emails are stored lowercase, so this is the suppression's email_md5). SQLite has
 # no md5(); the admin matches unindexed there.
-CREATE_MD5 = "CREATE INDEX IF NOT EXISTS contact_email_md5 ON contacts_contact (md5(email)) WHERE email IS NOT NULL"
+CREATE_MD5 = "CREATE INDEX IF NOT EXISTS contact_email_md5 ON contacts_contact (md5(email))"
 DROP_MD5 = "DROP INDEX IF EXISTS contact_email_md5"
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from contacts.models import (
     AudienceMembership,
     Contact,
+    ContactChange,
     ContactEvent,
     ErasureRecord,
     ListMembership,
@@ -22,8 +23,10 @@ from contacts.models import (
     PropertyDefinition,
     Suppression,
 )
-from contacts.services import email_md5
-from tests.test_admin_support import populate
+from contacts.services import contact_unsubscribe, email_md5
+from integrations.models import InboxMessage
+from tests.conftest import make_integration
+from tests.test_admin_support import form_data, populate
 
 CONTACTS = reverse("admin:contacts_contact_changelist")
 SUPPRESSIONS = reverse("admin:contacts_suppression_changelist")
@@ -91,8 +94,11 @@ def test_changelist_queries_do_not_grow_with_rows_and_never_count_everything(sta
 
 def test_change_page_shows_properties_timeline_and_memberships(staff, world):
     ada = world["ada"]
-    html = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk])).content.decode()
-    assert "<th>plan</th><td>text</td><td>pro</td>" in html
+    response = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk]))
+    html = response.content.decode()
+    form = response.context["adminform"].form
+    assert form["prop__plan"].value() == "pro"
+    assert 'name="prop__plan"' in html
     assert "Signed Up" in html
     assert f"?contact__id__exact={ada.pk}" in html
     assert "Newsletter" in html
@@ -101,26 +107,49 @@ def test_change_page_shows_properties_timeline_and_memberships(staff, world):
     assert [e.name for e in events.context["cl"].result_list] == ["Signed Up"]
 
 
-def test_timeline_shows_only_the_latest_twenty(staff, world):
+def test_timeline_pages_through_events_and_changes_newest_first(staff, world):
     ada = world["ada"]
     now = timezone.now()
     ContactEvent.objects.bulk_create(
         [
             ContactEvent(contact=ada, name=f"Step {n:02d}", timestamp=now + timezone.timedelta(seconds=n))
-            for n in range(25)
+            for n in range(30)
         ]
     )
-    html = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk])).content.decode()
-    assert "Step 24" in html and "Step 05" in html
+    url = reverse("admin:contacts_contact_change", args=[ada.pk])
+    html = staff.get(url).content.decode()
+    assert "Step 29" in html and "Step 05" in html
     assert "Step 04" not in html
+    assert "?timeline=2#timeline" in html
     assert "All events of this contact" in html
+    older = staff.get(url, {"timeline": 2}).content.decode()
+    assert "Step 04" in older and "Step 00" in older and "Step 05" not in older
+    # The changes the later identify made are on page 2 too, each linked to its inbox row.
+    identify = InboxMessage.objects.get(message_id="m-identify-3")
+    assert "Analytical Engines" in older
+    assert reverse("admin:integrations_inboxmessage_change", args=[identify.pk]) in older
+
+
+def test_timeline_shows_old_and_new_values_with_their_inbox_row(staff, world):
+    ada = world["ada"]
+    html = staff.get(reverse("admin:contacts_contact_change", args=[ada.pk])).content.decode()
+    timeline = html.split('id="sy-timeline"')[1].split("</table>")[0]
+    identify = InboxMessage.objects.get(message_id="m-identify-3")
+    assert "company" in timeline and "Analytical Engines" in timeline
+    assert f"inbox #{identify.pk}" in timeline
+    track = InboxMessage.objects.get(message_id="m-track-1")
+    assert f"inbox #{track.pk}" in timeline and "Signed Up" in timeline
+
+
+@pytest.mark.parametrize("page", ["abc", "-3", "99999999999999999999"])
+def test_an_odd_timeline_page_is_not_a_500(staff, world, page):
+    url = reverse("admin:contacts_contact_change", args=[world["ada"].pk])
+    assert staff.get(url, {"timeline": page}).status_code == 200
 
 
 def test_editing_a_contact_lowercases_the_email(staff, world):
     ada = world["ada"]
     url = reverse("admin:contacts_contact_change", args=[ada.pk])
-    from tests.test_admin_support import form_data
-
     data = form_data(staff.get(url), "contact_form")
     data["email"] = "Ada.L@Example.com"
     response = staff.post(url, data)
@@ -162,7 +191,10 @@ def test_export_csv(staff, world):
     by_email = {r["email"]: r for r in rows}
     assert set(by_email) == {"ada@example.com", "bob@example.com"}
     assert by_email["ada@example.com"]["mailing_lists"] == "news"
-    assert by_email["ada@example.com"]["properties"] == '{"plan": "pro"}'
+    # A column per defined property, empty where the contact has none.
+    assert by_email["ada@example.com"]["plan"] == "pro"
+    assert by_email["ada@example.com"]["company"] == "Analytical Engines"
+    assert by_email["bob@example.com"]["plan"] == ""
     assert by_email["bob@example.com"]["user_id"] == "u2"
 
 
@@ -244,3 +276,146 @@ def test_list_filter_with_an_odd_id_shows_everyone_not_a_500(staff, value):
     Contact.objects.create(user_id="u1")
     response = staff.get(CONTACTS, {"list": value})
     assert response.status_code == 200
+
+
+# --- the list: last seen, events, source and date filters, domain search -----------------------------
+def test_list_shows_last_seen_and_events_count_in_one_query_for_the_page(staff, world):
+    response = staff.get(CONTACTS)
+    html = response.content.decode()
+    ada = world["ada"]
+    rows = {str(c): c for c in response.context["cl"].result_list}
+    assert rows["ada@example.com"].event_count == 1 and rows["bob@example.com"].event_count == 0
+    assert f"?contact__id__exact={ada.pk}" in html
+    assert f"{ada.last_seen_at:%Y-%m-%d %H:%M}" in html
+    with CaptureQueriesContext(connection) as queries:
+        staff.get(CONTACTS)
+    events = [q["sql"] for q in queries if "contacts_contactevent" in q["sql"]]
+    assert len(events) == 1 and "GROUP BY" in events[0].upper()
+
+
+def test_source_and_date_filters(staff, world):
+    other, _ = make_integration("segment", name="Other")
+    Contact.objects.filter(user_id="u2").update(source=other, created_at=timezone.now() - timezone.timedelta(days=40))
+    assert shown(staff.get(CONTACTS, {"source__id__exact": other.pk})) == {"bob@example.com"}
+    week = (timezone.now() - timezone.timedelta(days=7)).isoformat()
+    assert shown(staff.get(CONTACTS, {"created_at__gte": week})) == {"ada@example.com"}
+    assert shown(staff.get(CONTACTS, {"last_seen_at__isnull": "False"})) == {"ada@example.com", "bob@example.com"}
+
+
+def test_search_by_email_domain(staff, world):
+    Contact.objects.create(email="carol@other.org")
+    assert shown(staff.get(CONTACTS, {"q": "@example.com"})) == {"ada@example.com", "bob@example.com"}
+    assert shown(staff.get(CONTACTS, {"q": "@OTHER.org"})) == {"carol@other.org"}
+
+
+# --- typed properties on the contact page ----------------------------------------------------------
+def test_editing_typed_properties_checks_stamps_and_records_them(staff, world):
+    ada = world["ada"]
+    PropertyDefinition.objects.create(name="seats", type="number")
+    PropertyDefinition.objects.create(name="trial", type="boolean")
+    url = reverse("admin:contacts_contact_change", args=[ada.pk])
+    data = form_data(staff.get(url), "contact_form")
+    data.update({"prop__plan": "team", "prop__seats": "not a number", "prop__trial": "true"})
+    bad = staff.post(url, data)
+    assert bad.status_code == 200
+    assert "prop__seats" in bad.context["adminform"].form.errors
+    data["prop__seats"] = "12"
+    data["prop__company"] = ""  # empty removes
+    response = staff.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    ada.refresh_from_db()
+    assert ada.properties == {"plan": "team", "seats": 12, "trial": True}
+    assert "seats" in ada.stamps and "company" in ada.stamps
+    changes = {
+        c.name: (c.old, c.new, c.actor) for c in ContactChange.objects.filter(contact=ada, actor__startswith="admin")
+    }
+    assert changes["plan"] == ("pro", "team", "admin:admin")
+    assert changes["company"] == ("Analytical Engines", None, "admin:admin")
+    assert changes["seats"] == (None, 12, "admin:admin")
+
+
+# --- the buttons on a contact's page ------------------------------------------------------------------
+def test_unsubscribe_and_resubscribe_buttons_ask_then_act(staff, world):
+    ada = world["ada"]
+    change = reverse("admin:contacts_contact_change", args=[ada.pk])
+    unsubscribe = reverse("admin:contacts_contact_unsubscribe_one", args=[ada.pk])
+    resubscribe = reverse("admin:contacts_contact_resubscribe_one", args=[ada.pk])
+    html = staff.get(change).content.decode()
+    # Only the button that applies: a subscribed contact can be unsubscribed.
+    assert unsubscribe in html and resubscribe not in html
+    assert "Yes, unsubscribe" in staff.get(unsubscribe).content.decode()
+    assert Contact.objects.get(pk=ada.pk).subscribed
+    done = staff.post(unsubscribe, {"confirm": "yes"}, follow=True)
+    assert any("Unsubscribed" in t for t in messages_of(done))
+    assert not Contact.objects.get(pk=ada.pk).subscribed
+    assert Suppression.objects.filter(email_md5=email_md5("ada@example.com"), reason="unsubscribed").exists()
+    html = staff.get(change).content.decode()
+    assert resubscribe in html and unsubscribe not in html
+    done = staff.post(resubscribe, {"confirm": "yes"}, follow=True)
+    assert any(t.startswith("Resubscribed") for t in messages_of(done))
+    assert Contact.objects.get(pk=ada.pk).subscribed
+    assert not Suppression.objects.filter(email_md5=email_md5("ada@example.com")).exists()
+    history = list(ContactChange.objects.filter(contact=ada, kind="subscription").order_by("id"))
+    assert [(c.old, c.new) for c in history] == [(True, False), (False, True)]
+
+
+def test_resubscribe_warns_that_a_bounce_stays(staff, world):
+    ada = world["ada"]
+    contact_unsubscribe(contacts=[ada], reason="test")
+    Suppression.objects.filter(email_md5=email_md5("ada@example.com")).update(reason="bounced")
+    resubscribe = reverse("admin:contacts_contact_resubscribe_one", args=[ada.pk])
+    assert "suppressed as bounced" in staff.get(resubscribe).content.decode()
+    done = staff.post(resubscribe, {"confirm": "yes"}, follow=True)
+    assert any("stays suppressed (bounced)" in t for t in messages_of(done))
+    assert Suppression.objects.filter(email_md5=email_md5("ada@example.com"), reason="bounced").exists()
+
+
+def test_erase_button_asks_then_erases(staff, world):
+    ada = world["ada"]
+    erase = reverse("admin:contacts_contact_erase_one", args=[ada.pk])
+    ask = staff.get(erase).content.decode()
+    assert "This cannot be undone" in ask and "1 event(s)" in ask
+    assert Contact.objects.filter(pk=ada.pk).exists()
+    done = staff.post(erase, {"confirm": "yes"}, follow=True)
+    assert any(t.startswith("Erased ada@example.com") for t in messages_of(done))
+    assert not Contact.objects.filter(pk=ada.pk).exists()
+    assert not ContactChange.objects.filter(contact_id=ada.pk).exists()
+    assert Suppression.objects.filter(user_id="u1", reason="erased").exists()
+
+
+# --- suppressions: the matching contact, lifting ------------------------------------------------------
+def test_suppressions_show_the_matching_contact_not_a_hash(staff, world):
+    ada = world["ada"]
+    contact_unsubscribe(contacts=[ada], reason="test")  # an MD5-only suppression
+    Suppression.objects.create(user_id="u2", reason="bounced")
+    response = staff.get(SUPPRESSIONS)
+    html = response.content.decode()
+    assert f'href="{reverse("admin:contacts_contact_change", args=[ada.pk])}"' in html
+    bob = Contact.objects.get(user_id="u2")
+    assert f'href="{reverse("admin:contacts_contact_change", args=[bob.pk])}"' in html
+    assert email_md5("ada@example.com") not in html.replace(f'title="{email_md5("ada@example.com")}"', "")
+    with CaptureQueriesContext(connection) as queries:
+        staff.get(SUPPRESSIONS)
+    assert len([q for q in queries if '"contacts_contact"' in q["sql"]]) == 1
+
+
+def test_lifting_suppressions_asks_first(staff, world):
+    rows = Suppression.objects.filter(reason="uploaded")
+    ids = list(rows.values_list("pk", flat=True))
+    ask = staff.post(SUPPRESSIONS, {"action": "lift", "_selected_action": ids})
+    assert ask.status_code == 200 and "Yes, lift them" in ask.content.decode()
+    assert rows.count() == len(ids)
+    data = form_data(ask, "sy-confirm-form")
+    assert data["confirm"] == "yes" and data["action"] == "lift"
+    done = staff.post(SUPPRESSIONS, data, follow=True)
+    assert f"Lifted {len(ids)} suppression(s)." in messages_of(done)
+    assert not Suppression.objects.filter(pk__in=ids).exists()
+
+
+def test_lift_button_on_a_suppression(staff, world):
+    erased = Suppression.objects.filter(reason="erased").first()
+    lift = reverse("admin:contacts_suppression_lift_one", args=[erased.pk])
+    assert lift in staff.get(reverse("admin:contacts_suppression_change", args=[erased.pk])).content.decode()
+    assert "created again" in staff.get(lift).content.decode()
+    staff.post(lift, {"confirm": "yes"})
+    assert not Suppression.objects.filter(pk=erased.pk).exists()

@@ -143,3 +143,72 @@ def test_a_nul_in_the_query_string_is_400_naming_the_parameter(staff, inbox, par
     body = response.json()
     assert body["code"] == "invalid_query"
     assert repr(next(iter(params)).replace("\x00", "\\u0000")) in body["message"]
+
+
+# --- the list as staff read it, and the buttons on a message's page ---------------------------------
+def test_list_rows_show_status_badge_type_event_reason_contact_and_a_short_id(staff, inbox):
+    from integrations.drain import drain_inbox
+
+    drain_inbox(max_seconds=30)
+    InboxMessage.objects.filter(message_id="pg-1").update(status=InboxStatus.FAILED, reason="x" * 300)
+    response = staff.get(INBOX)
+    html = response.content.decode()
+    # Failed is a red badge; processed a green one.
+    assert "bg-red-100" in html and "bg-green-100" in html
+    assert "track · <strong>&lt;script&gt;alert(1)&lt;/script&gt;</strong>" in html
+    assert "x" * 55 + "…" in html and "x" * 57 not in html.split('title="')[0]
+    ada = InboxMessage.objects.get(message_id="id-1")
+    assert ada.contact_id is not None
+    assert f'href="{reverse("admin:contacts_contact_change", args=[ada.contact_id])}"' in html
+    assert 'title="tr-1"' in html  # the whole messageId on hover, a short one in the column
+
+
+def test_a_capped_count_says_so(staff, inbox, monkeypatch):
+    from common import admin_tools
+
+    monkeypatch.setattr(admin_tools, "COUNT_CAP", 2)
+    exact = staff.get(INBOX, {"type": "track"}).context["cl"].result_count
+    assert (str(exact), exact.capped) == ("1", False)
+    response = staff.get(INBOX, {"received_at__gte": "2000-01-01T00:00:00+00:00"})
+    count = response.context["cl"].result_count
+    assert str(count) == "2+" and count.capped
+    assert "2+ inbox messages" in " ".join(response.content.decode().split())
+
+
+def test_retry_button_asks_then_requeues(staff, inbox):
+    message = InboxMessage.objects.get(message_id="tr-1")
+    InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.FAILED, reason="boom", attempts=5)
+    change = reverse("admin:integrations_inboxmessage_change", args=[message.pk])
+    retry = reverse("admin:integrations_inboxmessage_retry_one", args=[message.pk])
+    assert retry in staff.get(change).content.decode()
+    ask = staff.get(retry)
+    assert "Yes, retry it" in ask.content.decode()
+    assert InboxMessage.objects.get(pk=message.pk).status == "failed"
+    done = staff.post(retry, {"confirm": "yes"}, follow=True)
+    assert any("back to pending" in t for t in messages_of(done))
+    assert (InboxMessage.objects.get(pk=message.pk).status, InboxMessage.objects.get(pk=message.pk).attempts) == (
+        "pending",
+        0,
+    )
+
+
+def test_skip_button_leaves_finished_messages_alone(staff, inbox):
+    message = InboxMessage.objects.get(message_id="pg-1")
+    skip = reverse("admin:integrations_inboxmessage_skip_one", args=[message.pk])
+    done = staff.post(skip, {"confirm": "yes"}, follow=True)
+    assert any("Marked skipped" in t for t in messages_of(done))
+    row = InboxMessage.objects.get(pk=message.pk)
+    assert (row.status, row.reason) == ("skipped", "marked skipped by admin")
+    again = staff.post(skip, {"confirm": "yes"}, follow=True)
+    assert any("left as it is" in t for t in messages_of(again))
+
+
+@pytest.mark.parametrize("pk", ["999999", "abc"])
+def test_buttons_on_a_missing_message_are_404(staff, inbox, pk):
+    from django.urls import NoReverseMatch
+
+    try:
+        url = reverse("admin:integrations_inboxmessage_retry_one", args=[pk])
+    except NoReverseMatch:
+        return
+    assert staff.post(url, {"confirm": "yes"}).status_code == 404

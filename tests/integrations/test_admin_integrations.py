@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from html import unescape
+
 import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from integrations.admin import key_last_used
 from integrations.keys import api_key_check
 from integrations.kinds.base import KINDS
-from integrations.models import ApiKey, Integration
+from integrations.models import ApiKey, InboxMessage, Integration
 from tests.conftest import SegmentClient, make_integration
 from tests.test_admin_support import form_data
 
@@ -80,44 +84,100 @@ def test_secret_settings_are_not_shown_and_blank_keeps_them(staff):
     assert integration.settings == {"write_key": "very-secret-write-key", "grow_enabled": True}
 
 
-def test_adding_an_inbound_integration_shows_its_key_once(staff):
+def test_adding_an_inbound_integration_shows_its_key_once_on_its_own_page(staff, settings):
+    settings.SITE_URL = "https://switchyard.example.com"
     add = reverse("admin:integrations_integration_add")
     page = staff.get(add + "?kind=promoter")
-    assert "setting_event_filter" in page.context["adminform"].form.fields
+    form = page.context["adminform"].form
+    assert "setting_promoter__event_filter" in form.fields
     data = form_data(page, "integration_form")
+    assert data["kind"] == "promoter"
     data["name"] = "Promoter NPS"
-    response = staff.post(add + "?kind=promoter", data, follow=True)
+    response = staff.post(add, data)
     integration = Integration.objects.get(name="Promoter NPS")
+    key_page = reverse("admin:integrations_integration_key", args=[integration.pk])
+    assert response.status_code == 302 and response["Location"] == key_page
     assert integration.kind == "promoter"
     assert integration.daily_cap == KINDS["promoter"].default_daily_cap
-    shown = [m for m in messages_of(response) if "API key" in m]
-    assert len(shown) == 1
-    key = shown[0].split(" is ")[1].split(" ")[0]
+    html = staff.get(key_page).content.decode()
+    key = html.split('id="sy-new-key">')[1].split("<")[0]
     assert api_key_check(key) == integration
+    # Ready to paste: analytics.js, the Python library and Webhooks (Actions), with this host.
+    assert f'analytics.load("{key}"' in html and 'apiHost: "switchyard.example.com/v1"' in html
+    assert f'analytics.write_key = "{key}"' in html and 'analytics.host = "https://switchyard.example.com"' in html
+    assert "https://switchyard.example.com/v1/destination" in html
+    # Shown once: the key leaves the session with the first view, and appears in no message.
+    again = staff.get(key_page).content.decode()
+    assert key not in again and "already shown" in again
+    assert not any(key in m for m in messages_of(staff.get(CHANGELIST)))
 
 
-def test_add_page_without_a_kind_links_to_each_kind(staff):
+def test_add_page_shows_each_kinds_settings_when_that_kind_is_chosen(staff):
     page = staff.get(reverse("admin:integrations_integration_add"))
+    assert page.status_code == 200
     html = page.content.decode()
-    for name in KINDS:
-        assert f'href="?kind={name}"' in html
+    form = page.context["adminform"].form
+    for name, kind_class in KINDS.items():
+        for spec in kind_class.settings:
+            field = f"setting_{name}__{spec.name}"
+            assert field in form.fields
+            # unfold's conditional fields: the row shows only while the kind select says so.
+            assert f'x-show="{escape(f"kind == {name!r}")}"' in html
+    assert 'x-model.fill="kind"' in html
 
 
-def test_rotate_key_revokes_the_old_one_and_shows_the_new(staff):
+def test_adding_reads_only_the_chosen_kinds_settings(staff):
+    add = reverse("admin:integrations_integration_add")
+    data = form_data(staff.get(add), "integration_form")
+    data.update({"kind": "loops", "name": "Loops app", "setting_retently__unknown_traits": "not-a-choice"})
+    for name in list(data):
+        if name.startswith("setting_") and not name.startswith("setting_loops__"):
+            data[name] = "garbage"
+    response = staff.post(add, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    integration = Integration.objects.get(name="Loops app")
+    assert integration.kind == "loops"
+    assert set(integration.settings) <= {spec.name for spec in KINDS["loops"].settings}
+
+
+def test_a_bad_setting_of_the_chosen_kind_is_reported_on_its_field(staff):
+    add = reverse("admin:integrations_integration_add")
+    data = form_data(staff.get(add), "integration_form")
+    data.update({"kind": "segment", "name": "Bad", "setting_segment__unknown_traits": "sometimes"})
+    response = staff.post(add, data)
+    assert response.status_code == 200
+    assert "setting_segment__unknown_traits" in response.context["adminform"].form.errors
+    assert not Integration.objects.filter(name="Bad").exists()
+
+
+def test_rotation_asks_first_then_shows_the_new_key_once(staff):
     integration, old_key = make_integration("segment", name="Site")
-    response = staff.post(CHANGELIST, {"action": "rotate_key", "_selected_action": [integration.pk]}, follow=True)
-    texts = messages_of(response)
-    assert any("Rotated 1 key(s)" in t for t in texts)
-    new_key = next(t for t in texts if t.startswith("New API key for Site: ")).split(": ")[1].split(" ")[0]
+    rotate = reverse("admin:integrations_integration_rotate_key", args=[integration.pk])
+    ask = staff.get(rotate)
+    assert ask.status_code == 200
+    assert "Yes, rotate the key" in ask.content.decode()
+    assert api_key_check(old_key) == integration  # asking changed nothing
+    done = staff.post(rotate, {"confirm": "yes"})
+    assert done["Location"] == reverse("admin:integrations_integration_key", args=[integration.pk])
+    html = staff.get(done["Location"]).content.decode()
+    new_key = html.split('id="sy-new-key">')[1].split("<")[0]
     assert api_key_check(old_key) is None
     assert api_key_check(new_key) == integration
     assert ApiKey.objects.filter(integration=integration, revoked_at__isnull=False).count() == 1
 
 
-def test_rotate_skips_outbound_integrations(staff):
+def test_the_change_page_has_the_rotate_and_inbox_buttons(staff):
+    integration, _ = make_integration("segment", name="Site")
+    html = staff.get(change_url(integration)).content.decode()
+    assert reverse("admin:integrations_integration_rotate_key", args=[integration.pk]) in html
+    assert reverse("admin:integrations_integration_open_inbox", args=[integration.pk]) in html
+
+
+def test_outbound_integrations_have_no_key_to_rotate(staff):
     outbound, _ = make_integration("segment_source", write_key="wk")
-    response = staff.post(CHANGELIST, {"action": "rotate_key", "_selected_action": [outbound.pk]}, follow=True)
-    assert any("Rotated 0 key(s)" in t and "Skipped 1 outbound" in t for t in messages_of(response))
+    rotate = reverse("admin:integrations_integration_rotate_key", args=[outbound.pk])
+    response = staff.post(rotate, {"confirm": "yes"}, follow=True)
+    assert any("no inbound key" in t for t in messages_of(response))
     assert not ApiKey.objects.filter(integration=outbound).exists()
 
 
@@ -164,19 +224,48 @@ def test_changelist_costs_the_same_queries_for_more_integrations(staff, django_a
     assert len(many) == len(few)
 
 
-def test_change_page_draws_the_usage_chart(staff):
+def test_change_page_draws_the_usage_chart_with_axes(staff):
     integration, key = make_integration("segment")
     client = SegmentClient(key)
     client.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "a"}, {"type": "track"}]})
-    html = staff.get(change_url(integration)).content.decode()
-    assert "<svg" in html
-    assert "1 requests" in html
-    assert "1 rejected" in html
+    response = staff.get(change_url(integration))
+    html = response.content.decode()
+    canvas = html.split('<canvas class="chart"')[1].split(">")[0]
+    options = json.loads(unescape(canvas.split('data-options="')[1].split('"')[0]))
+    data = json.loads(unescape(canvas.split('data-value="')[1].split('"')[0]))
+    assert options["scales"]["x"]["title"]["text"] == "UTC day"
+    assert options["scales"]["y"]["title"]["display"] is True
+    totals = {d["label"]: sum(d["data"]) for d in data["datasets"]}
+    assert totals == {"Requests": 1, "Messages": 1, "Rejected": 1}
+    assert len(data["labels"]) == 14
 
 
-def test_api_keys_inline_is_read_only_and_shows_revoked_state(staff):
-    integration, _ = make_integration("segment")
-    staff.post(CHANGELIST, {"action": "rotate_key", "_selected_action": [integration.pk]})
+def test_change_page_health_links_each_count_to_its_filtered_list(staff):
+    integration, key = make_integration("segment", name="Site")
+    client = SegmentClient(key)
+    client.post("/v1/track", {"userId": "u", "event": "a"})
+    InboxMessage.objects.update(status="failed")
     html = staff.get(change_url(integration)).content.decode()
-    assert html.count(">revoked<") == 1
-    assert html.count(">active<") == 1
+    inbox = reverse("admin:integrations_inboxmessage_changelist")
+    assert f"{inbox}?integration__id__exact={integration.pk}&amp;status__exact=failed" in html
+    health = html.split("sy-health")[1].split("</table>")[0]
+    assert "Failed now" in health and ">1<" in health
+    assert "ago" in health  # last received
+
+
+def test_api_keys_inline_shows_state_and_when_the_working_key_was_last_used(staff):
+    integration, key = make_integration("segment")
+    html = staff.get(change_url(integration)).content.decode()
+    assert "not yet" in html
+    SegmentClient(key).post("/v1/track", {"userId": "u", "event": "a"})
+    active = ApiKey.objects.get(integration=integration)
+    used = key_last_used(active)
+    assert used == InboxMessage.objects.get().received_at
+    html = staff.get(change_url(integration)).content.decode()
+    assert f"{used:%Y-%m-%d %H:%M:%S} UTC" in html
+    staff.post(reverse("admin:integrations_integration_rotate_key", args=[integration.pk]), {"confirm": "yes"})
+    html = staff.get(change_url(integration)).content.decode()
+    inline = html.split("API keys")[1]
+    assert inline.count(">revoked<") == 1 and inline.count(">active<") == 1
+    # The revoked key keeps its last use; the new one has none yet.
+    assert f"{used:%Y-%m-%d %H:%M:%S} UTC" in inline and "not yet" in inline
