@@ -183,6 +183,9 @@ Q_CLUSTER = {
     "queue_limit": 50,
     "bulk": 10,
     "save_limit": 1000,
+    # Kept per task function, so a flood of one kind (email runs) never prunes the last drain
+    # record that /healthz reads.
+    "save_limit_per": "func",
     "ack_failures": True,
     "catch_up": False,
     "label": "Task queue",
