@@ -6,5 +6,7 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns.email.setup import ready as email_ready
+        from campaigns.loops.setup import ready as loops_ready
 
         email_ready()
+        loops_ready()

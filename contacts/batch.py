@@ -35,7 +35,7 @@ from contacts.models import (
     SuppressionReason,
 )
 from contacts.properties import PropertyError, coerce, infer_type, property_name
-from contacts.services import contact_alias, contact_erase, email_md5
+from contacts.services import contact_alias, contact_erase, email_md5, events_announce
 from contacts.stamps import is_newer, stamp, writer_key
 from contacts.traits import NAME_KEYS, clean_email, field_for, is_special, split_name
 
@@ -557,6 +557,8 @@ class ContactBatch:
             for event in self.events:
                 event.contact_id = event.contact.pk
             bulk_insert(ContactEvent, self.events, ignore_conflicts=True)
+            # One signal for the chunk's tracks (loops start from them), not one per event.
+            events_announce(events=[e for e in self.events if e.type == "track"], source="segment")
         if self.changes:
             for change in self.changes:
                 change.contact_id = change.contact.pk

@@ -31,7 +31,7 @@ from contacts.models import (
     Suppression,
     SuppressionReason,
 )
-from contacts.signals import contact_erased, contacts_merged, contacts_unsubscribed
+from contacts.signals import RecordedEvent, contact_erased, contacts_merged, contacts_unsubscribed, events_recorded
 from contacts.stamps import stamp, writer_key
 
 
@@ -304,6 +304,84 @@ def suppressions_add(
             Suppression.objects.bulk_create(new, ignore_conflicts=True)
             created += len(new)
     return created
+
+
+# --- events that start loops ----------------------------------------------------------------
+EVENT_SOURCES = ("segment", "internal")
+
+
+@transaction.atomic
+def contact_event_record(
+    *,
+    contact: Contact,
+    name: str,
+    properties: dict[str, Any] | None = None,
+    timestamp=None,
+    source: str = "internal",
+) -> ContactEvent:
+    """The apps' own events on a contact ("Survey Responded", "Affiliate Conversion Approved").
+
+    The one internal event API: the event joins the contact's timeline (type "internal", or
+    "track" when `source` is "segment") and is announced on contacts.signals.events_recorded,
+    the same path a drained Segment track takes, so a loop starts from it in the same way.
+    Call it inside your own transaction, once per event of yours: each call is a new event.
+    """
+    if source not in EVENT_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(EVENT_SOURCES)}, not {source!r}")
+    if not name or not isinstance(name, str):
+        raise ValueError("an event needs a name")
+    event = ContactEvent.objects.create(
+        contact=contact,
+        type="internal" if source == "internal" else "track",
+        name=name[:255],
+        properties=dict(properties or {}),
+        timestamp=timestamp or timezone.now(),
+    )
+    events_announce(events=[event], source=source)
+    return event
+
+
+def events_announce(*, events: list[ContactEvent], source: str) -> None:
+    """Send events_recorded once for `events` (rows just written, with their contacts set).
+
+    Rows inserted with ignore_conflicts have no primary key (a re-run chunk's were there
+    already): their ids come back in one query on the inbox message id, the stored row's
+    contact included, so a re-run announces the same ids and receivers stay idempotent.
+    """
+    if not events or not events_recorded.has_listeners():
+        return
+    missing = [e.inbox_message_id for e in events if e.pk is None and e.inbox_message_id is not None]
+    stored = (
+        {
+            inbox_id: (pk, contact_id)
+            for inbox_id, pk, contact_id in ContactEvent.objects.filter(inbox_message_id__in=missing).values_list(
+                "inbox_message_id", "pk", "contact_id"
+            )
+        }
+        if missing
+        else {}
+    )
+    records = []
+    for event in events:
+        if event.pk is not None:
+            pk, contact_id = event.pk, event.contact_id
+        else:
+            pk, contact_id = stored.get(event.inbox_message_id, (None, None))
+        if pk is None or contact_id is None:
+            continue
+        records.append(
+            RecordedEvent(
+                contact_id=contact_id,
+                event_id=pk,
+                name=event.name,
+                properties=event.properties,
+                timestamp=event.timestamp,
+                integration_id=event.integration_id,
+                source=source,
+            )
+        )
+    if records:
+        events_recorded.send(sender=ContactEvent, events=records)
 
 
 # --- staff edits (the REST API and the admin) -----------------------------------------------
