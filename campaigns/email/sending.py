@@ -25,10 +25,11 @@ from email.utils import parseaddr
 
 import requests
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import transaction
 
 from campaigns.email import rate, rendering, rules
+from campaigns.email.message import Email
 from campaigns.email.models import EmailSend, EmailTemplate, Purpose, SendStatus
 from campaigns.email.signals import email_sent
 from campaigns.email.smtp import DJANGO_SMTP_BACKEND
@@ -67,7 +68,7 @@ def send_batch(items: list[EmailSend]) -> dict[int, Outcome]:
     skips, notes = rules.decide(
         live, contacts=contacts, transactional={pk: t.transactional for pk, t in templates.items()}, now=now
     )
-    prepared: list[tuple[EmailSend, EmailMultiAlternatives]] = []
+    prepared: list[tuple[EmailSend, Email]] = []
     for item in live:
         if item.pk in skips:
             item.status, item.reason = SendStatus.SKIPPED, skips[item.pk]
@@ -135,7 +136,7 @@ def message_id_domain() -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def build_message(item: EmailSend, template: EmailTemplate, contact: Contact | None) -> EmailMultiAlternatives:
+def build_message(item: EmailSend, template: EmailTemplate, contact: Contact | None) -> Email:
     """The email for one send, rendered for its person; sets the send's subject and Message-ID.
     Raises rendering.TemplateError."""
     compiled = rendering.compiled(template)
@@ -157,7 +158,7 @@ def build_message(item: EmailSend, template: EmailTemplate, contact: Contact | N
         item.message_id = f"<sy.{item.pk}.{secrets.token_hex(6)}@{message_id_domain()}>"
     headers["Message-ID"] = item.message_id
     item.subject = rendered.subject[:998]
-    message = EmailMultiAlternatives(
+    message = Email(
         subject=rendered.subject,
         body=rendered.text,
         from_email=from_address(),
@@ -181,7 +182,7 @@ def connection():
     return get_connection(backend=backend, fail_silently=False)
 
 
-def transmit(prepared: list[tuple[EmailSend, EmailMultiAlternatives]]) -> dict[int, Outcome]:
+def transmit(prepared: list[tuple[EmailSend, Email]]) -> dict[int, Outcome]:
     """Send each message over one connection, reconnecting after a dropped one; an outcome each.
     Sets status, sent_at and provider_id on the sends that went."""
     outcomes: dict[int, Outcome] = {}

@@ -1,0 +1,2 @@
+# Admin classes live in each feature's package; importing them here registers them.
+from campaigns.email import admin as email_admin  # noqa: F401
