@@ -254,7 +254,12 @@ def enrolments_end(*, queryset, status: str, reason: str, figure: str | None = N
     """End the active enrolments of `queryset` (exited or unsubscribed) and cancel their
     waiting sends. Returns how many ended."""
     now = clock.now()
-    rows = list(queryset.filter(status=EnrolmentStatus.ACTIVE).select_for_update().only("id", "loop_id", "position"))
+    rows = list(
+        queryset.select_related(None)
+        .filter(status=EnrolmentStatus.ACTIVE)
+        .select_for_update()
+        .only("id", "loop_id", "position")
+    )
     if not rows:
         return 0
     for enrolment in rows:
