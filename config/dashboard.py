@@ -64,8 +64,10 @@ def _item(title: str, icon: str, app_model: str, **query) -> dict:
 
 def navigation(request: HttpRequest) -> list[dict]:
     """What staff open most, grouped by job; every other page is under "All applications"."""
-    failed = {**_item("Failed messages", "error", "integrations.inboxmessage", status__exact="failed")}
-    failed["badge"] = "config.dashboard.failed_badge"
+    failed = _item("Failed messages", "error", "integrations.inboxmessage", status__exact="failed")
+    badge = failed_badge(request)
+    if badge:
+        failed.update(badge=badge, badge_variant="danger")
     return [
         {
             "title": "Operations",
@@ -101,7 +103,9 @@ def navigation(request: HttpRequest) -> list[dict]:
 
 
 def failed_badge(request: HttpRequest) -> str:
-    """Failed inbox rows waiting for staff, on the sidebar: one capped index count."""
+    """Failed inbox rows waiting for staff, on the sidebar: one capped index count ("" for none)."""
+    if not request.user.has_perm("integrations.view_inboxmessage"):
+        return ""
     count = capped_count(InboxMessage.objects.filter(status=InboxStatus.FAILED))
     return str(count) if count else ""
 
@@ -121,6 +125,7 @@ class IntegrationHealth:
     integration: Integration
     url: str
     last_received: datetime | None
+    last_received_ago: str
     requests: int
     cap: int | None
     percent: int
@@ -257,6 +262,9 @@ def integration_health(now: datetime) -> list[IntegrationHealth]:
                 integration=integration,
                 url=reverse("admin:integrations_integration_change", args=[pk]),
                 last_received=integration.last_received,
+                last_received_ago=f"{duration(now - integration.last_received)} ago"
+                if integration.last_received
+                else "",
                 requests=requests,
                 cap=cap,
                 percent=min(100, round(100 * requests / cap)) if cap else 0,

@@ -232,7 +232,7 @@ class IntegrationAdmin(ModelAdmin):
             return HttpResponseRedirect(reverse("admin:integrations_integration_key", args=[obj.pk]))
         return super().response_add(request, obj, post_url_continue)
 
-    @display(description="Health")
+    @display(description="Today and now")
     def health(self, integration: Integration) -> SafeString:
         if integration.pk is None:
             return "—"
@@ -340,9 +340,10 @@ def _ago(moment: datetime | None, inbound: bool = True) -> str:
         return "outbound"
     if moment is None:
         return "never"
-    from django.utils.timesince import timesince
+    from integrations.health import duration
 
-    return format_html('<span title="{} UTC">{} ago</span>', f"{moment:%Y-%m-%d %H:%M:%S}", timesince(moment))
+    ago = duration(timezone.now() - moment)
+    return format_html('<span title="{} UTC">{} ago</span>', f"{moment:%Y-%m-%d %H:%M:%S}", ago)
 
 
 def integration_health(integration: Integration) -> SafeString:
@@ -482,7 +483,7 @@ def skip_messages(queryset: QuerySet[InboxMessage], username: str) -> int:
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(ModelAdmin):
-    list_display = ("received", "status_badge", "what", "short_reason", "contact_link", "short_id", "integration")
+    list_display = ("received", "status_badge", "what", "short_reason", "contact_link", "short_id", "source")
     list_display_links = ("received",)
     list_filter = ("status", TypeFilter, "integration", ("received_at", admin.DateFieldListFilter))
     list_filter_submit = True
@@ -522,7 +523,7 @@ class InboxMessageAdmin(ModelAdmin):
             query |= Q(pk=pk)
         return queryset.filter(query), False
 
-    # --- columns: one line each, so the list fits a 1366-pixel screen --------------------------------
+    # --- columns: short, wrapped or clipped, so the list fits a 1366-pixel screen ---------------------
     @display(description="Received (UTC)", ordering="received_at")
     def received(self, message: InboxMessage) -> str:
         return f"{message.received_at:%m-%d %H:%M:%S}"
@@ -534,27 +535,40 @@ class InboxMessageAdmin(ModelAdmin):
     @display(description="Type · event")
     def what(self, message: InboxMessage) -> str:
         if message.event:
-            return format_html("{} · <strong>{}</strong>", message.type, shorten(message.event, 32))
+            return format_html(
+                '<span class="sy-wrap-narrow">{} · <strong>{}</strong></span>', message.type, shorten(message.event, 40)
+            )
         return message.type
 
     @display(description="Reason")
     def short_reason(self, message: InboxMessage) -> str:
         if not message.reason:
             return "—"
-        return format_html('<span title="{}">{}</span>', message.reason[:500], shorten(message.reason, 56))
+        return format_html(
+            '<span class="sy-wrap" title="{}">{}</span>', message.reason[:500], shorten(message.reason, 56)
+        )
 
     @display(description="Contact")
     def contact_link(self, message: InboxMessage) -> str:
         who = message.email or message.user_id or message.anonymous_id
         if message.contact_id is None:
-            return format_html('<span class="sy-muted">{}</span>', shorten(who, 26)) if who else "—"
-        return link(change_url("contacts.contact", message.contact_id), shorten(who or f"#{message.contact_id}", 26))
+            return format_html('<span class="sy-muted sy-clip" title="{}">{}</span>', who, who) if who else "—"
+        return format_html(
+            '<a href="{}" class="sy-link sy-clip" title="{}">{}</a>',
+            change_url("contacts.contact", message.contact_id),
+            who,
+            who or f"#{message.contact_id}",
+        )
 
     @display(description="Message id")
     def short_id(self, message: InboxMessage) -> str:
         return format_html(
-            '<span class="sy-mono" title="{}">{}</span>', message.message_id, shorten(message.message_id, 10)
+            '<span class="sy-mono" title="{}">{}</span>', message.message_id, shorten(message.message_id, 9)
         )
+
+    @display(description="Integration", ordering="integration")
+    def source(self, message: InboxMessage) -> str:
+        return format_html('<span class="sy-clip" style="max-width:8rem">{}</span>', message.integration.name)
 
     # --- the change page -----------------------------------------------------------------------------
     @display(description="Payload")

@@ -10,10 +10,19 @@ setting names); the page shows those of the kind chosen as soon as it is chosen
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.utils.html import escape
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminPasswordToggleWidget,
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from integrations.kinds.base import KINDS, Kind, Setting
 from integrations.models import Integration
@@ -33,21 +42,27 @@ def setting_field(spec: Setting) -> forms.Field:
     help_text = escape(f"{spec.help} Default: {default}.")
     label = spec.name.replace("_", " ").capitalize()
     if spec.type is bool:
-        return forms.BooleanField(label=label, required=False, help_text=help_text)
+        return forms.BooleanField(label=label, required=False, help_text=help_text, widget=UnfoldBooleanSwitchWidget())
     if spec.type is int:
-        return forms.IntegerField(label=label, required=False, min_value=0, help_text=help_text)
+        return forms.IntegerField(
+            label=label, required=False, min_value=0, help_text=help_text, widget=UnfoldAdminIntegerFieldWidget()
+        )
     if spec.choices:
         return forms.ChoiceField(
-            label=label, required=False, choices=[(c, c) for c in spec.choices], help_text=help_text
+            label=label,
+            required=False,
+            choices=[(c, c) for c in spec.choices],
+            help_text=help_text,
+            widget=UnfoldAdminSelectWidget(),
         )
     if spec.secret:
         return forms.CharField(
             label=label,
             required=False,
-            widget=forms.PasswordInput(render_value=False),
+            widget=UnfoldAdminPasswordWidget(render_value=False),
             help_text=f"{help_text} {escape(KEEP_CURRENT_HINT)}",
         )
-    return forms.CharField(label=label, required=False, help_text=help_text, widget=forms.TextInput(attrs={"size": 60}))
+    return forms.CharField(label=label, required=False, help_text=help_text, widget=UnfoldAdminTextInputWidget())
 
 
 class IntegrationForm(forms.ModelForm):
@@ -56,7 +71,7 @@ class IntegrationForm(forms.ModelForm):
     class Meta:
         model = Integration
         fields = ["kind", "name", "enabled", "daily_cap", "shared_secret"]
-        widgets = {"shared_secret": forms.PasswordInput(render_value=True)}
+        widgets = {"shared_secret": UnfoldAdminPasswordToggleWidget(render_value=True)}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,7 +128,13 @@ class IntegrationAddForm(IntegrationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].widget.attrs["autofocus"] = True
+        kind = self.fields["kind"].widget
+        kind.attrs["autofocus"] = True
+        # A kind with a suggested daily cap fills it in when chosen, unless staff typed one.
+        caps = {name: cls.default_daily_cap for name, cls in KINDS.items() if cls.default_daily_cap}
+        kind.attrs["x-on:change"] = (
+            f"const caps = {json.dumps(caps)}; const chosen = caps[$event.target.value]; if (!daily_cap && chosen) daily_cap = chosen"
+        )
 
     def specs(self) -> tuple[Setting, ...]:
         kind = KINDS.get(self.data.get("kind") or "") if self.is_bound else None

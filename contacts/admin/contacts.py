@@ -10,6 +10,7 @@ from contextvars import ContextVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -227,7 +228,7 @@ class ContactAdmin(ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         form_class = self._form_class(request, obj)
-        main = (None, {"fields": ("email", "user_id", "first_name", "last_name", "phone"), "classes": ["tab"]})
+        main = (None, {"fields": ("email", "user_id", ("first_name", "last_name"), "phone")})
         if obj is None:
             return (main,)
         props = property_fields(form_class)
@@ -236,11 +237,12 @@ class ContactAdmin(ModelAdmin):
             (
                 "Subscription",
                 {
-                    "fields": ("subscribed", "subscription_changed_at", "subscription_reason"),
-                    "description": "Change it with the Unsubscribe and Resubscribe buttons, so suppressions stay in step.",
-                    "classes": ["tab"],
+                    "fields": (("subscribed", "subscription_changed_at"), "subscription_reason"),
+                    "description": "Change it with the Unsubscribe and Resubscribe buttons, so suppressions stay "
+                    "in step.",
                 },
             ),
+            ("Timeline", {"fields": ("timeline",), "classes": ["tab"]}),
             (
                 "Properties",
                 {
@@ -250,12 +252,11 @@ class ContactAdmin(ModelAdmin):
                     "classes": ["tab"],
                 },
             ),
-            ("Timeline", {"fields": ("timeline",), "classes": ["tab"]}),
             ("Record", {"fields": ("source", "last_seen_at", "created_at", "updated_at"), "classes": ["tab"]}),
         )
 
     def get_fields(self, request, obj=None):
-        return [f for _name, options in self.get_fieldsets(request, obj) for f in options["fields"]]
+        return list(flatten_fieldsets(self.get_fieldsets(request, obj)))
 
     def save_model(self, request, obj, form, change):
         """Through the same services as the API: each changed field is stamped now, so a Segment

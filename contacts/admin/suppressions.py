@@ -131,7 +131,7 @@ class SuppressionAdmin(ModelAdmin):
             return queryset.filter(email_md5=email_md5(term)), False
         return queryset.filter(Q(email_md5=term.lower()) | Q(user_id=term)), False
 
-    @display(description="Suppressed", ordering="created_at")
+    @display(description="Suppressed")
     def who(self, suppression: Suppression) -> str:
         if suppression.email:
             return suppression.email
