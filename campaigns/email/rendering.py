@@ -97,6 +97,7 @@ class Compiled:
     html: Any
     text: Any  # a text template (written, or made from the HTML source), or None: convert each HTML
     has_css: bool
+    html_offset: int = 0  # lines of the layout before the staff's HTML, so an error names their line
 
 
 _cache: OrderedDict[tuple[int, Any], Compiled] = OrderedDict()
@@ -128,12 +129,13 @@ def compile_template(*, subject: str, html: str, text: str) -> Compiled:
         _compile(_text_engine, text, "text")
     html_source = _with_layout(html)
     html_t = _compile(_html_engine, html_source, "html")
+    offset = html_source.count("\n", 0, html_source.find(html)) if html and html in html_source else 0
     text_t = None
     if text_source is not None:
         if "unsubscribe_url" not in text_source:
             text_source = text_source.rstrip() + UNSUBSCRIBE_TEXT
         text_t = _compile(_text_engine, text_source, "text")
-    return Compiled(subject=subject_t, html=html_t, text=text_t, has_css=_has_css(html_source))
+    return Compiled(subject=subject_t, html=html_t, text=text_t, has_css=_has_css(html_source), html_offset=offset)
 
 
 def _has_css(source: str) -> bool:
@@ -245,7 +247,7 @@ def render(
     """One message's subject, HTML (CSS inlined) and text. TemplateError names what failed."""
     values = {"contact": contact, "event": event, "unsubscribe_url": unsubscribe_url, "logo_url": logo_url}
     subject = " ".join(_render(template_compiled.subject, values, "subject").split())
-    html = _render(template_compiled.html, values, "html")
+    html = _render(template_compiled.html, values, "html", template_compiled.html_offset)
     if template_compiled.has_css:
         try:
             html = _inliner.inline(html)
@@ -260,8 +262,11 @@ def render(
     return Rendered(subject=subject, html=html, text=text + "\n")
 
 
-def _render(template, values: dict, part: str) -> str:
+def _render(template, values: dict, part: str, offset: int = 0) -> str:
     try:
         return template.render(Context(values, autoescape=template.engine.autoescape))
     except Exception as error:  # noqa: BLE001 - a filter or tag failing on this person's data
-        raise TemplateError(part, _first_line(error), _line_of(error)) from error
+        line = _line_of(error)
+        if line is not None and line > offset:
+            line -= offset
+        raise TemplateError(part, _first_line(error), line) from error
