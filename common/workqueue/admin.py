@@ -19,6 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from unfold.admin import ModelAdmin
 
 from common import clock
 from common.admin_tools import EstimatedCountPaginator
@@ -121,7 +122,7 @@ class WorkTypeFilter(admin.SimpleListFilter):
         return queryset.filter(content_type=ContentType.objects.get_for_model(work_type.model))
 
 
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(ModelAdmin):
     """Every attempt at every queued item, newest first; read-only."""
 
     list_display = (
