@@ -164,7 +164,9 @@ class IntegrationAdmin(ModelAdmin):
         """On the add page, each kind's settings show as soon as that kind is chosen."""
         conditions = {name: f"kind == '{kind}'" for name, kind in kind_setting_fields()}
         outbound = [name for name, cls in KINDS.items() if not cls.inbound]
+        # On a change page the kind is fixed (read-only, not a form value): always shown there.
         inbound_only = " && ".join(f"kind != '{name}'" for name in outbound) or "true"
+        inbound_only = f"typeof kind === 'undefined' || ({inbound_only})"
         return {**conditions, "daily_cap": inbound_only, "shared_secret": inbound_only}
 
     def get_form(self, request: HttpRequest, obj: Integration | None = None, change: bool = False, **kwargs):

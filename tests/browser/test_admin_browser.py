@@ -156,10 +156,15 @@ def test_adding_an_integration_shows_its_settings_then_its_key_once(page, live_s
     log_in(page, base)
     page.goto(f"{base}/admin/integrations/integration/add/")
     assert not page.is_visible("#id_setting_promoter__event_filter")
+    # An outbound kind takes no inbound requests: no cap, no signature secret.
+    page.select_option("#id_kind", "segment_source")
+    page.wait_for_selector("#id_daily_cap", state="hidden")
+    assert page.is_visible("#id_setting_segment_source__write_key")
     page.select_option("#id_kind", "promoter")
     # The kind's settings appear as soon as it is chosen, with their help.
     page.wait_for_selector("#id_setting_promoter__event_filter", state="visible")
     assert not page.is_visible("#id_setting_loops__unknown_traits")
+    assert page.is_visible("#id_daily_cap")
     # Promoter suggests a daily cap: filled in with the kind.
     assert page.input_value("#id_daily_cap") == "50000"
     shot(page, "integration-add")
@@ -184,6 +189,8 @@ def test_integration_page_chart_health_and_rotation(page, live_server):
     page.click("text=Website")
     page.wait_for_selector("canvas.chart")
     assert chart_drawn(page)
+    assert page.is_visible("#id_daily_cap") and page.is_visible("#id_shared_secret")
+    assert page.is_visible("#id_setting_event_filter")
     help_texts = page.inner_text(".field-setting_unknown_traits")
     assert "What to do with a trait" in help_texts
     assert "ago" in page.inner_text(".sy-health")
