@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from contacts.models import (
     MailingList,
     Suppression,
     SuppressionReason,
+    uses_postgres,
 )
 from contacts.signals import RecordedEvent, contact_erased, contacts_merged, contacts_unsubscribed, events_recorded
 from contacts.stamps import stamp, writer_key
@@ -351,16 +352,7 @@ def events_announce(*, events: list[ContactEvent], source: str) -> None:
     if not events or not events_recorded.has_listeners():
         return
     missing = [e.inbox_message_id for e in events if e.pk is None and e.inbox_message_id is not None]
-    stored = (
-        {
-            inbox_id: (pk, contact_id)
-            for inbox_id, pk, contact_id in ContactEvent.objects.filter(inbox_message_id__in=missing).values_list(
-                "inbox_message_id", "pk", "contact_id"
-            )
-        }
-        if missing
-        else {}
-    )
+    stored = {inbox_id: (pk, contact_id) for inbox_id, pk, contact_id in _event_ids(missing)} if missing else {}
     records = []
     for event in events:
         if event.pk is not None:
@@ -382,6 +374,22 @@ def events_announce(*, events: list[ContactEvent], source: str) -> None:
         )
     if records:
         events_recorded.send(sender=ContactEvent, events=records)
+
+
+def _event_ids(inbox_ids: list[int]) -> list[tuple[int, int, int]]:
+    """(inbox message id, event id, contact id) of stored events. On PostgreSQL one array
+    parameter (= ANY): a chunk's 500 ids cost a millisecond, not the 3-4 of an IN list."""
+    if uses_postgres():
+        table = connection.ops.quote_name(ContactEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT inbox_message_id, id, contact_id FROM {table} WHERE inbox_message_id = ANY(%s)",  # noqa: S608
+                [inbox_ids],
+            )
+            return cursor.fetchall()
+    return list(
+        ContactEvent.objects.filter(inbox_message_id__in=inbox_ids).values_list("inbox_message_id", "pk", "contact_id")
+    )
 
 
 # --- staff edits (the REST API and the admin) -----------------------------------------------

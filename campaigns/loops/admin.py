@@ -400,10 +400,23 @@ class EnrolmentAdmin(ModelAdmin):
         self.message_user(request, f"Stopped {count} enrolment(s); the others had already ended.")
 
 
+class DisplayOnlyFormSet(forms.BaseInlineFormSet):
+    """Rows to read, not to edit: saving the contact neither needs nor reads this inline's
+    forms, so a save posted without them (a script, an older page) still goes through."""
+
+    def is_valid(self) -> bool:
+        return True
+
+    def save(self, commit: bool = True) -> list:
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        return []
+
+
 class ContactEnrolmentInline(TabularInline):
-    """On the contact page: the contact's loops, the running ones first, with the next due step."""
+    """On the contact page: the contact's loops, newest first, with the next due step."""
 
     model = Enrolment
+    formset = DisplayOnlyFormSet
     fk_name = "contact"
     extra = 0
     can_delete = False

@@ -44,6 +44,7 @@ from campaigns.loops.models import (
 from campaigns.loops.rules import start_refusal
 from campaigns.loops.stats import Tally
 from common import clock
+from common.bulk import bulk_insert
 from contacts.models import Contact, ListMembership
 from contacts.signals import RecordedEvent
 
@@ -119,7 +120,7 @@ def loop_events_apply(*, events: list[RecordedEvent]) -> Applied:
 
     tally = Tally()
     if new:
-        Enrolment.objects.bulk_create(new)
+        bulk_insert(Enrolment, new)  # one statement, array parameters; sets the pks
         for enrolment in new:
             tally.add(enrolment.loop_id, "started")
         _schedule_first_steps([e for e in new if e.status == EnrolmentStatus.ACTIVE], starting)
