@@ -87,7 +87,7 @@ class LoopStep(models.Model):
         constraints = [models.UniqueConstraint(fields=["loop", "position"], name="loopstep_unique_position")]
 
     def __str__(self) -> str:
-        return f"step {self.position}: {self.delay_text} → {self.template_id}"
+        return f"step {self.position}, {self.delay_text} after the one before"
 
     @property
     def delay_minutes(self) -> int:
