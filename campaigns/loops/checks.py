@@ -20,7 +20,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from campaigns.loops.models import Enrolment, EnrolmentStatus, LoopStep, parse_step_key
-from campaigns.loops.services import steps_schedule
+from campaigns.loops.services import contacts_hold, steps_schedule
 from campaigns.loops.stats import Tally
 from common import clock
 from contacts.models import Contact, ListMembership
@@ -36,6 +36,7 @@ def loop_send_check(sends: list) -> dict[int, str]:
 def _check(sends: list) -> dict[int, str]:
     keyed = {send.pk: parse_step_key(send.key) for send in sends}
     enrolment_ids = {k[1] for k in keyed.values() if k is not None}
+    contacts_hold(send.contact_id for send in sends)
     enrolments = {
         e.pk: e
         for e in Enrolment.objects.filter(pk__in=enrolment_ids)

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from campaigns.audience import Audience
@@ -86,6 +86,7 @@ def loop_events_apply(*, events: list[RecordedEvent]) -> Applied:
     starting = {loop.pk: loop for loop in loops if names.intersection(loop.trigger_events)}
     exiting = {loop.pk: loop for loop in loops if names.intersection(loop.exit_events)}
     contact_ids = {e.contact_id for e in relevant}
+    contacts_hold(contact_ids)  # a drained chunk holds them already; an app's own event may not
 
     # Enrolments still running in these loops, locked: a due step being checked waits for us.
     active: dict[tuple[int, int], list[Enrolment]] = defaultdict(list)
@@ -239,6 +240,23 @@ def steps_schedule(items: list[tuple[Enrolment, Loop, LoopStep, Contact, datetim
             for enrolment, loop, step, contact, due_at in items
         ]
     )
+
+
+def contacts_hold(contact_ids) -> None:
+    """Take the contacts' key-share locks (PostgreSQL), in id order, before locking enrolments.
+
+    A drained chunk holds its contacts (FOR UPDATE) and then locks enrolments to exit them. A
+    due-time check or the settling runner locks enrolments and then inserts the next step's
+    send, whose foreign key takes a key-share lock on the contact. Taking that lock first
+    gives every path the same order, contacts then enrolments, so they wait for each other
+    instead of deadlocking.
+    """
+    ids = sorted({pk for pk in contact_ids if pk is not None})
+    if not ids or connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [ids])  # noqa: S608
 
 
 def _cancel_waiting(enrolments: list[Enrolment], why: str) -> int:

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from campaigns.email.models import EmailSend, SendStatus
 from campaigns.loops.models import Enrolment, EnrolmentStatus, LoopStep
-from campaigns.loops.services import steps_schedule
+from campaigns.loops.services import contacts_hold, steps_schedule
 from campaigns.loops.stats import Tally
 from common import clock
 from contacts.models import Contact
@@ -35,11 +35,16 @@ def loops_settle(*, max_seconds: float = 5.0) -> dict[str, int]:
 
 def _settle() -> dict[str, int]:
     now = clock.now()
+    overdue = Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE, next_due_at__lt=now - GRACE)
+    candidates = list(overdue.order_by("next_due_at").values_list("pk", "contact_id")[:BATCH])
+    if not candidates:
+        return {"ended": 0, "moved on": 0}
+    contacts_hold(contact_id for _pk, contact_id in candidates)
     enrolments = list(
-        Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE, next_due_at__lt=now - GRACE)
+        overdue.filter(pk__in=[pk for pk, _contact_id in candidates])
         .select_related("loop")
         .select_for_update(of=("self",), skip_locked=True)
-        .order_by("next_due_at")[:BATCH]
+        .order_by("next_due_at")
     )
     counts = {"ended": 0, "moved on": 0}
     if not enrolments:

@@ -229,3 +229,54 @@ def test_a_late_step_follows_the_loops_late_rule(frozen, template, identify, tra
     frozen.advance(hours=1)
     run_sends()
     assert subjects() == ["two"]
+
+
+def test_enrolments_follow_a_merged_contact(frozen, template, identify, track, segment, drain):
+    make_loop(steps=[(0, template("One", subject="one")), (60, template("Two", subject="two"))])
+    identify("u1", email="old@example.com")
+    identify("u2", email="new@example.com")
+    track(user_id="u1")
+    run_sends()
+    client, _ = segment
+    alias = {"type": "alias", "previousId": "u1", "userId": "u2", "timestamp": frozen.now().isoformat()}
+    assert client.post("/v1/alias", alias).status_code == 200
+    drain()
+    enrolment = Enrolment.objects.get()
+    assert enrolment.contact.user_id == "u2"
+    frozen.advance(hours=2)
+    run_sends()
+    assert [(m.subject, m.to) for m in mail.outbox] == [("one", ["old@example.com"]), ("two", ["new@example.com"])]
+
+
+def test_an_erased_contact_leaves_the_figures_and_gets_nothing_more(frozen, template, identify, track):
+    from contacts.services import contact_erase
+
+    loop = make_loop(steps=[(0, template("One", subject="one")), (60, template("Two", subject="two"))])
+    ada = identify("u1")
+    track(user_id="u1", properties={"plan": "pro"})
+    run_sends()
+    contact_erase(contact=ada, requested_by="test")
+    enrolment = Enrolment.objects.get()
+    assert enrolment.contact is None and enrolment.event == {}
+    frozen.advance(hours=2)
+    run_sends()
+    frozen.advance(minutes=10)
+    run_sends()
+    assert subjects() == ["one"]
+    enrolment.refresh_from_db()
+    assert enrolment.status == EnrolmentStatus.EXITED and "contact erased" in enrolment.reason
+    assert loop_totals([loop.pk])[loop.pk]["started"] == 1
+
+
+def test_a_step_cancelled_by_staff_ends_the_enrolment_with_that_reason(frozen, template, identify, track):
+    from campaigns.email.services import email_sends_cancel
+
+    make_loop(steps=[(60, template())])
+    identify("u1")
+    track(user_id="u1")
+    email_sends_cancel(keys=[sends()[0].key], reason="cancelled by staff")
+    frozen.advance(hours=2)
+    run_sends()
+    enrolment = Enrolment.objects.get()
+    assert enrolment.status == EnrolmentStatus.EXITED
+    assert enrolment.reason == "step 1 skipped: cancelled by staff"
