@@ -158,8 +158,9 @@ class Enrolment(models.Model):
             models.Index(fields=["loop", "contact", "-event_at"], name="enrolment_loop_contact"),
             # The contact page's enrolments (and the contact FK).
             models.Index(fields=["contact", "-started_at"], name="enrolment_contact"),
-            # The admin list, by status, newest first.
-            models.Index(fields=["status", "-started_at"], name="enrolment_status"),
+            # The admin list (newest first, by id) filtered by status or by loop.
+            models.Index(fields=["status", "-id"], name="enrolment_status"),
+            models.Index(fields=["loop", "-id"], name="enrolment_loop_recent"),
             # Settling: active enrolments whose step is overdue.
             models.Index(fields=["next_due_at"], name="enrolment_due", condition=Q(status="active")),
         ]
