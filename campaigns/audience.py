@@ -106,6 +106,8 @@ def _clean_condition(number: int, condition: Any) -> dict:
             raise AudienceError(f"{where}: {operator} needs a value (text, a number or true/false)")
         if isinstance(value, float) and not math.isfinite(value):
             raise AudienceError(f"{where}: {value!r} is not a finite number")
+        if isinstance(value, str) and "\x00" in value:
+            raise AudienceError(f"{where}: the value cannot hold a NUL character")
     return {"property": prop, "operator": operator, "value": value}
 
 

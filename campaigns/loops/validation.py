@@ -23,6 +23,8 @@ def event_names(value: Any) -> list[str]:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"item {n}: an event name is a non-empty string, not {name!r}")
         name = name.strip()
+        if "\x00" in name:
+            raise ValueError(f"item {n}: an event name cannot hold a NUL character")
         if len(name) > 255:
             raise ValueError(f"item {n}: event names are at most 255 characters")
         if name not in names:

@@ -4,6 +4,8 @@ a 400 naming the field for bad input."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from campaigns.loops.models import Enrolment, Loop, LoopStep
@@ -139,3 +141,64 @@ def test_the_list_reads_every_loops_stats_in_a_fixed_number_of_queries(api, temp
     with django_assert_max_num_queries(8):
         response = api.get("/api/v1/loops/")
     assert response.json()["count"] == 12
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+LOOP_FIELDS = sorted(FIELDS - {"id", "stats"})
+
+
+def field_values():
+    """Each field from hostile JSON, or a near miss of what it expects."""
+    near = {
+        "trigger_events": st.lists(st.text(max_size=300), max_size=3),
+        "audience": st.fixed_dictionaries(
+            {
+                "match": st.sampled_from(["all", "any", "most"]),
+                "conditions": st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "property": st.sampled_from(["plan", "email", "bad name", "", "x" * 120]),
+                            "operator": st.sampled_from(["is", "gt", "before", "is_set", "like"]),
+                            "value": json_values,
+                        }
+                    ),
+                    max_size=6,
+                ),
+            }
+        ),
+        "steps": st.lists(st.fixed_dictionaries({"delay_minutes": json_values, "template": json_values}), max_size=3),
+    }
+    return st.fixed_dictionaries(
+        {}, optional={name: (near[name] | json_values) if name in near else json_values for name in LOOP_FIELDS}
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=field_values())
+def test_hostile_bodies_get_a_4xx_never_a_5xx(api, data):
+    response = api.post("/api/v1/loops/", data, format="json")
+    assert response.status_code in (201, 400), (response.status_code, data)
+    if response.status_code == 400:
+        assert set(response.json()) <= set(FIELDS) | {"non_field_errors"}
+    loop = Loop.objects.first() or Loop.objects.create(name="target")
+    response = api.patch(f"/api/v1/loops/{loop.pk}/", data, format="json")
+    assert response.status_code in (200, 400), (response.status_code, data)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Wel\x00come"),
+        ("trigger_events", ["User\x00Registered"]),
+        ("exit_events", ["Done\x00"]),
+        ("audience", {"conditions": [{"property": "plan", "operator": "is", "value": "pr\x00o"}]}),
+    ],
+)
+def test_nul_characters_are_refused_naming_the_field(api, template, field, value):
+    response = api.post("/api/v1/loops/", body(template(), **{field: value}), format="json")
+    assert response.status_code == 400
+    assert field in response.json()
