@@ -21,11 +21,11 @@ from django.utils import timezone
 
 from common.bulk import bulk_insert, bulk_update
 from common.outcomes import Skip
+from contacts.history import changes_insert
 from contacts.models import (
     AudienceMembership,
     ChangeKind,
     Contact,
-    ContactChange,
     ContactEvent,
     ContactIdentity,
     ListMembership,
@@ -85,7 +85,8 @@ class ContactBatch:
         self.events: list[ContactEvent] = []
         self.memberships: dict[tuple[int, str], dict] = {}
         self.audiences: dict[tuple[int, str], list[dict]] = {}
-        self.changes: list[ContactChange] = []
+        # (contact, inbox row, kind, name, old, new, when): plain tuples, written in flush.
+        self.changes: list[tuple] = []
 
     # --- loading --------------------------------------------------------------------------
     def preload(self, *, user_ids: Iterable[str] = (), emails: Iterable[str] = (), anons: Iterable[str] = ()) -> None:
@@ -268,9 +269,7 @@ class ContactBatch:
         creates has no history yet: its first values are where it began, not changes."""
         if old != new and contact.pk is not None:
             source = self.source_id if source == -1 else source
-            self.changes.append(
-                ContactChange(contact=contact, inbox_message_id=source, kind=kind, name=name, old=old, new=new, at=ts)
-            )
+            self.changes.append((contact, source, kind, name, old, new, ts))
 
     # --- traits ---------------------------------------------------------------------------
     def _newer(self, contact: Contact, key: str, ts: datetime) -> bool:
@@ -560,9 +559,9 @@ class ContactBatch:
             # One signal for the chunk's tracks (loops start from them), not one per event.
             events_announce(events=[e for e in self.events if e.type == "track"], source="segment")
         if self.changes:
-            for change in self.changes:
-                change.contact_id = change.contact.pk
-            bulk_insert(ContactChange, self.changes, ignore_conflicts=True)
+            changes_insert(
+                [(c.pk, src, kind, name, old, new, ts, "") for c, src, kind, name, old, new, ts in self.changes]
+            )
         self._reset_pending()
 
     def _flush_memberships(self) -> None:
