@@ -205,3 +205,61 @@ def chart_options(*, y_title: str, x_title: str, legend: bool) -> str:
             },
         }
     )
+
+
+# --- the theme's lists, cheaper per row ---------------------------------------------------------------
+# unfold renders each row's checkbox through the form-widget templates and recomputes all column
+# headers once per row (items_for_result). At 50 rows that was most of a contacts page: 80 ms
+# against the plain admin's 34, with 9 ms in SQL. Same HTML, made once a page.
+def _patch_unfold_lists() -> None:
+    from django.contrib.admin import helpers
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+    from unfold import admin as unfold_admin
+    from unfold.templatetags import unfold_list
+
+    result_headers = unfold_list.result_headers
+    if getattr(result_headers, "switchyard", False):
+        return
+
+    def headers_once(cl):
+        headers = cl.__dict__.get("_sy_headers")
+        if headers is None:
+            headers = cl._sy_headers = list(result_headers(cl))
+        return iter(headers)
+
+    headers_once.switchyard = True
+    unfold_list.result_headers = headers_once
+
+    sentinel = "__switchyard_pk__"
+    rendered: list[str] = []
+    original = unfold_admin.ModelAdmin.action_checkbox
+
+    def action_checkbox(self, obj) -> str:
+        if not rendered:
+            rendered.append(str(unfold_admin.checkbox.render(helpers.ACTION_CHECKBOX_NAME, sentinel)))
+        return mark_safe(rendered[0].replace(sentinel, escape(str(obj.pk))))  # noqa: S308 - the theme's own markup
+
+    action_checkbox.short_description = original.short_description
+    unfold_admin.ModelAdmin.action_checkbox = action_checkbox
+
+    # A badge is the same few words in the same few colours on every row: rendered once each.
+    display_for_label = unfold_list.display_for_label
+    badges: dict = {}
+
+    def badge(value, empty_value_display, label):
+        try:
+            key = (value, str(empty_value_display), tuple(sorted(label.items())) if isinstance(label, dict) else label)
+            hash(key)
+        except TypeError:
+            return display_for_label(value, empty_value_display, label)
+        if key not in badges:
+            if len(badges) > 1000:
+                badges.clear()
+            badges[key] = display_for_label(value, empty_value_display, label)
+        return badges[key]
+
+    unfold_list.display_for_label = badge
+
+
+_patch_unfold_lists()

@@ -42,3 +42,21 @@ def test_every_switchyard_model_has_a_row_to_open(staff_client):
     ours = [m for m, _ in MODELS if m._meta.app_label in ("integrations", "contacts")]
     empty = [m._meta.label for m in ours if not m._default_manager.exists()]
     assert empty == []
+
+
+def test_the_faster_row_checkbox_and_badges_are_the_themes_own_markup(staff_client):
+    """common.admin_tools renders unfold's row checkbox and badges once a page, not once a row."""
+    from django.contrib.admin import helpers
+    from unfold import admin as unfold_admin
+    from unfold import utils as unfold_utils
+
+    from contacts.models import Contact
+
+    contact = Contact.objects.order_by("pk").first()
+    model_admin = admin.site._registry[Contact]
+    expected = unfold_admin.checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(contact.pk))
+    assert model_admin.action_checkbox(contact) == expected
+    html = staff_client.get(reverse("admin:contacts_contact_changelist")).content.decode()
+    assert expected in html
+    badge = unfold_utils.display_for_label("subscribed", "-", {"subscribed": "success"})
+    assert badge in html

@@ -160,8 +160,10 @@ class ContactAdmin(ModelAdmin):
             .annotate(n=Count("id"))
             .order_by()
         )
+        events = reverse("admin:contacts_contactevent_changelist")
         for contact in contacts:
             contact.event_count = counts.get(contact.pk, 0)
+            contact.events_url = f"{events}?contact__id__exact={contact.pk}"
 
     @display(description="Contact", ordering="email")
     def contact(self, contact: Contact) -> str:
@@ -184,8 +186,7 @@ class ContactAdmin(ModelAdmin):
         count = getattr(contact, "event_count", None)
         if not count:
             return "0" if count == 0 else "—"
-        url = reverse("admin:contacts_contactevent_changelist") + f"?contact__id__exact={contact.pk}"
-        return link(url, f"{count:,}")
+        return link(contact.events_url, f"{count:,}")
 
     def get_search_results(self, request, queryset, search_term):
         """Each form of term is an indexed lookup (email prefix, exact userId, names), except an
