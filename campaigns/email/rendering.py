@@ -16,6 +16,7 @@ tens of microseconds a message), only for templates that have a <style>.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -96,8 +97,9 @@ class Compiled:
     subject: Any
     html: Any
     text: Any  # a text template (written, or made from the HTML source), or None: convert each HTML
-    has_css: bool
+    has_css: bool  # CSS left to inline on each rendered message (see _inline_source)
     html_offset: int = 0  # lines of the layout before the staff's HTML, so an error names their line
+    html_plain: Any = None  # the HTML before its CSS was inlined: re-rendered to name an error's line
 
 
 _cache: OrderedDict[tuple[int, Any], Compiled] = OrderedDict()
@@ -128,14 +130,51 @@ def compile_template(*, subject: str, html: str, text: str) -> Compiled:
     if text.strip():
         _compile(_text_engine, text, "text")
     html_source = _with_layout(html)
-    html_t = _compile(_html_engine, html_source, "html")
+    html_t = html_plain = _compile(_html_engine, html_source, "html")
     offset = html_source.count("\n", 0, html_source.find(html)) if html and html in html_source else 0
+    has_css = _has_css(html_source)
+    if has_css:
+        inlined = _inline_source(html_source)
+        if inlined is not None:
+            html_t, has_css = _compile(_html_engine, inlined, "html"), False
     text_t = None
     if text_source is not None:
         if "unsubscribe_url" not in text_source:
             text_source = text_source.rstrip() + UNSUBSCRIBE_TEXT
         text_t = _compile(_text_engine, text_source, "text")
-    return Compiled(subject=subject_t, html=html_t, text=text_t, has_css=_has_css(html_source), html_offset=offset)
+    return Compiled(
+        subject=subject_t, html=html_t, text=text_t, has_css=has_css, html_offset=offset, html_plain=html_plain
+    )
+
+
+# Where a template tag would change which CSS applies: in a class, id or style attribute, or in
+# the stylesheet itself. Such templates are inlined per message.
+CSS_DEPENDS = re.compile(
+    r"""\b(?:class|id|style)\s*=\s*(?:"[^"]*(?:{{|{%)|'[^']*(?:{{|{%))|<style[^>]*>(?:(?!</style>).)*(?:{{|{%)""",
+    re.I | re.S,
+)
+
+
+def _inline_source(source: str) -> str | None:
+    """The template with its CSS inlined once, for every person; None when that cannot be done
+    safely (then each rendered message is inlined). Template tags are swapped for plain-word
+    placeholders while css-inline parses and rewrites the HTML, then put back; if the parser
+    moved or dropped any of them (text inside a <table> is moved out of it, for one), the
+    result is not used."""
+    if CSS_DEPENDS.search(source):
+        return None
+    tags = TAG_RE.findall(source)
+    nonce = secrets.token_hex(4)
+    marks = iter(range(len(tags)))
+    protected = TAG_RE.sub(lambda _match: f"sy{nonce}t{next(marks)}e", source)
+    try:
+        inlined = _inliner.inline(protected)
+    except ValueError:
+        return None
+    restored = re.sub(rf"sy{nonce}t(\d+)e", lambda match: tags[int(match.group(1))], inlined)
+    if TAG_RE.findall(restored) != tags or f"sy{nonce}t" in restored:
+        return None
+    return restored
 
 
 def _has_css(source: str) -> bool:
@@ -247,7 +286,14 @@ def render(
     """One message's subject, HTML (CSS inlined) and text. TemplateError names what failed."""
     values = {"contact": contact, "event": event, "unsubscribe_url": unsubscribe_url, "logo_url": logo_url}
     subject = " ".join(_render(template_compiled.subject, values, "subject").split())
-    html = _render(template_compiled.html, values, "html", template_compiled.html_offset)
+    try:
+        html = _render(template_compiled.html, values, "html", template_compiled.html_offset)
+    except TemplateError:
+        if template_compiled.html_plain is None or template_compiled.html_plain is template_compiled.html:
+            raise
+        # The staff's own line: the inlined template's lines are css-inline's.
+        _render(template_compiled.html_plain, values, "html", template_compiled.html_offset)
+        raise
     if template_compiled.has_css:
         try:
             html = _inliner.inline(html)

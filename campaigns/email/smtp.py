@@ -13,9 +13,13 @@ uses this subclass in its place (campaigns.email.sending.connection), which beha
 
 from __future__ import annotations
 
+import re
 import smtplib
+from functools import lru_cache
 
+from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+from django.core.mail.message import sanitize_address
 
 DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -49,8 +53,40 @@ class PhaseSMTP_SSL(_PhaseMixin, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's ow
     pass
 
 
+# An address that needs no encoding or quoting: sanitize_address() would return it unchanged.
+PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
+
+
+@lru_cache(maxsize=64)
+def _sanitized_sender(address: str, encoding: str) -> str:
+    return sanitize_address(address, encoding)
+
+
+def _sanitized(address: str, encoding: str) -> str:
+    return address if PLAIN_ADDRESS.match(address) else sanitize_address(address, encoding)
+
+
 class EmailBackend(DjangoSMTPBackend):
-    """Django's SMTP backend; its connection records how far the last message got."""
+    """Django's SMTP backend; its connection records how far the last message got.
+
+    `_send` is Django's, with the address parsing (about 40 µs an address) skipped where its
+    answer is known: the sender is the same for every message, and a plain ASCII address needs
+    no encoding."""
+
+    def _send(self, email_message):
+        if not email_message.recipients():
+            return False
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        from_email = _sanitized_sender(email_message.from_email, encoding)
+        recipients = [_sanitized(address, encoding) for address in email_message.recipients()]
+        message = email_message.message()
+        try:
+            self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+        except smtplib.SMTPException:
+            if not self.fail_silently:
+                raise
+            return False
+        return True
 
     @property
     def connection_class(self):

@@ -128,3 +128,36 @@ def test_site_templates_are_out_of_reach():
     with pytest.raises(TemplateError) as error:
         email_preview(template=template, contact=make_contact())
     assert error.value.part == "html"
+
+
+def test_css_is_inlined_once_per_template_unless_a_tag_decides_which_css_applies():
+    from campaigns.email.rendering import compile_template
+
+    once = compile_template(
+        subject="s", html="<style>p { color: #00f; }</style><p>{{ contact.first_name }}</p>", text=""
+    )
+    assert once.has_css is False  # done at compile time, for everyone
+    per_person = [
+        "<style>.vip { color: #f00; }</style><p class='{% if contact.properties.vip %}vip{% endif %}'>x</p>",
+        "<style>p { color: {{ contact.properties.colour }}; }</style><p>x</p>",
+        "<style>td { color: #0f0; }</style><table>{% for n in event.properties.rows %}<tr><td>{{ n }}</td></tr>"
+        "{% endfor %}</table>",
+    ]
+    for html in per_person:
+        assert compile_template(subject="s", html=html, text="").has_css is True, html
+    vip = make_contact(first_name="Ada", properties={"vip": True, "colour": "#123456"})
+    assert 'style="color: #f00;"' in preview(per_person[0], vip)["html"]
+    assert 'style="color: #123456;"' in preview(per_person[1], vip)["html"]
+    rows = preview(per_person[2], vip, event={"name": "x", "properties": {"rows": [1, 2]}})["html"]
+    assert rows.count('<td style="color: #0f0;">') == 2
+    assert (
+        'style="color: #00f;">Ada</p>'
+        in preview("<style>p { color: #00f; }</style><p>{{ contact.first_name }}</p>", vip)["html"]
+    )
+
+
+def test_a_render_error_in_an_inlined_template_still_names_the_staffs_line():
+    template = make_template(html="<style>p { color: red; }</style>\n<p>ok</p>\n<p>{% widthratio 1 0 x %}</p>")
+    with pytest.raises(TemplateError) as error:
+        email_preview(template=template, contact=make_contact())
+    assert (error.value.part, error.value.line) == ("html", 3)

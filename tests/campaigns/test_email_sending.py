@@ -224,3 +224,14 @@ def test_a_send_due_later_waits(use_smtp, frozen):
     frozen.advance(3600)
     assert run()["done"] == 1
     assert fresh(send).sent_at == frozen.now()
+
+
+def test_a_sender_name_outside_ascii_is_encoded(use_smtp, frozen, settings):
+    settings.DEFAULT_FROM_EMAIL = "Café Zoë <hello@example.com>"
+    schedule(make_contact("ascii@example.com"), make_template(subject="Grüße {{ contact.first_name }}"))
+    run()
+    (received,) = use_smtp.messages
+    assert received.mail_from == "hello@example.com"
+    assert received.header("From") == "Café Zoë <hello@example.com>"
+    assert received.header("Subject") == "Grüße Ada"
+    assert received.data.isascii()  # encoded words, not raw UTF-8, in the headers
