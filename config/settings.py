@@ -130,19 +130,20 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Email (campaigns/email) ----------------------------------------------------------------
-# EMAIL_URL picks Django's email backend: smtp://user:password@host:587 (smtp+tls://, smtps://),
-# consolemail:// (development), or an ESP through django-anymail: anymail://postmark,
+# EMAIL_URL picks Django's email backend: smtp://user:password@host:587 (smtp+tls://, smtps://;
+# the default is the local mail server, smtp://localhost:25), consolemail:// (the default with
+# DEBUG on, for development), or an ESP through django-anymail: anymail://postmark,
 # anymail://sendgrid, … with the ESP's settings as ANYMAIL_<NAME> variables
 # (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_SENDGRID_API_KEY, ANYMAIL_WEBHOOK_SECRET=user:password
 # for the tracking webhooks at /anymail/<esp>/tracking/).
-EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 if EMAIL_URL.startswith("anymail://"):
     ESP_NAME = EMAIL_URL.removeprefix("anymail://").strip("/").lower()
     if not ESP_NAME.replace("_", "").isalnum():
         raise ImproperlyConfigured(f"EMAIL_URL anymail://<esp> names an ESP (postmark, sendgrid, …), not {ESP_NAME!r}.")
     EMAIL_BACKEND = f"anymail.backends.{ESP_NAME}.EmailBackend"
 else:
-    EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+    EMAIL_CONFIG = env.email_url_config(EMAIL_URL)
     vars().update(EMAIL_CONFIG)
 ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in os.environ.items() if name.startswith("ANYMAIL_")}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Switchyard <switchyard@localhost>")
