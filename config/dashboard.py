@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from common import admin_tools
 from common.admin_tools import Count, capped_count, changelist_url, chart_options
-from integrations.admin import usage_series
+from integrations.admin import latest_received, usage_series
 from integrations.health import duration, last_drains
 from integrations.models import DailyUsage, InboxMessage, InboxStatus, Integration, RejectedMessage
 
@@ -239,16 +239,19 @@ def usage_chart(today) -> dict:
 
 def integration_health(now: datetime) -> list[IntegrationHealth]:
     """Each integration's last message, today's requests against its cap, and its failed and
-    waiting rows. One query for the integrations (the last message is one entry of
+    waiting rows. One query for the integrations, one for their last messages (an entry of
     inbox_integration_received each), and one capped scan per state for the counts."""
     today = now.date()
     usage = DailyUsage.objects.filter(integration=OuterRef("pk"), day=today)
-    latest = InboxMessage.objects.filter(integration=OuterRef("pk")).order_by("-received_at")
-    integrations = Integration.objects.annotate(
-        last_received=Subquery(latest.values("received_at")[:1]),
-        today_requests=Subquery(usage.values("requests")[:1]),
-        today_rejected=Subquery(usage.values("rejected")[:1]),
-    ).order_by("name")
+    integrations = list(
+        Integration.objects.annotate(
+            today_requests=Subquery(usage.values("requests")[:1]),
+            today_rejected=Subquery(usage.values("rejected")[:1]),
+        ).order_by("name")
+    )
+    latest = latest_received([i.pk for i in integrations])
+    for integration in integrations:
+        integration.last_received = latest.get(integration.pk)
     failed = per_integration(InboxStatus.FAILED)
     waiting = per_integration(InboxStatus.WAITING)
     rows = []

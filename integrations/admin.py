@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -26,6 +27,7 @@ from unfold.decorators import action, display
 
 from common.admin_tools import (
     EstimatedCountPaginator,
+    PageChangeList,
     capped_count,
     change_url,
     changelist_url,
@@ -56,6 +58,30 @@ STATUS_VARIANT = {
     InboxStatus.REFUSED: "warning",
     InboxStatus.FAILED: "danger",
 }
+
+
+def latest_received(pks: list[int]) -> dict[int, datetime]:
+    """When each integration last received a message: one entry of inbox_integration_received each.
+
+    On PostgreSQL one UNION ALL of a LIMIT 1 per integration, each with its id as a literal: a
+    correlated subquery gets a generic plan that walks the whole inbox_received index for an
+    integration that went quiet (173 ms at 1M rows, against 0.06 ms with the literal).
+    """
+    parts = [
+        InboxMessage.objects.filter(integration_id=pk)
+        .order_by("-received_at")
+        .values_list("integration_id", "received_at")[:1]
+        for pk in pks
+    ]
+    if not parts:
+        return {}
+    if len(parts) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        return dict(parts[0].union(*parts[1:], all=True))
+    if len(parts) == 1:
+        return dict(parts[0])
+    latest = InboxMessage.objects.filter(integration=OuterRef("pk")).order_by("-received_at")
+    rows = Integration.objects.filter(pk__in=pks).annotate(at=Subquery(latest.values("received_at")[:1]))
+    return {pk: at for pk, at in rows.values_list("pk", "at") if at is not None}
 
 
 def key_last_used(key: ApiKey) -> datetime | None:
@@ -111,23 +137,28 @@ class IntegrationAdmin(ModelAdmin):
         today = timezone.now().date()
         usage = DailyUsage.objects.filter(integration=OuterRef("pk"), day=today)
         key = ApiKey.objects.filter(integration=OuterRef("pk"), revoked_at__isnull=True).order_by("-created_at")
-        # One entry of inbox_integration_received per integration.
-        latest = InboxMessage.objects.filter(integration=OuterRef("pk")).order_by("-received_at")
         return (
             super()
             .get_queryset(request)
             .annotate(
                 today_requests=Subquery(usage.values("requests")[:1]),
                 active_key=Subquery(key.values("public_id")[:1]),
-                latest_received=Subquery(latest.values("received_at")[:1]),
             )
         )
+
+    def get_changelist(self, request, **kwargs):
+        return PageChangeList
+
+    def annotate_page(self, request: HttpRequest, integrations: list[Integration]) -> None:
+        latest = latest_received([i.pk for i in integrations])
+        for integration in integrations:
+            integration.latest_received = latest.get(integration.pk)
 
     @display(description="State", label={"enabled": "success", "disabled": "danger"}, ordering="enabled")
     def state(self, integration: Integration) -> str:
         return "enabled" if integration.enabled else "disabled"
 
-    @display(description="Last received", ordering="latest_received")
+    @display(description="Last received")
     def last_received(self, integration: Integration) -> str:
         return _ago(getattr(integration, "latest_received", None), integration.kind_class.inbound)
 

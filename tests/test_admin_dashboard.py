@@ -127,3 +127,16 @@ def test_an_empty_install_has_a_dashboard_too(staff, db):
     assert response.status_code == 200
     html = response.content.decode()
     assert "No integration yet" in html and 'id="sy-oldest">none' in " ".join(html.split()).replace("> ", ">")
+
+
+def test_a_quiet_integration_still_shows_when_it_last_received(staff, traffic):
+    """Each integration's last message comes from its own index entry, however long ago."""
+    quiet, key = make_integration("segment", name="Quiet")
+    SegmentClient(key).post("/v1/track", {"userId": "q", "event": "Old", "messageId": "old-1"})
+    long_ago = timezone.now() - timedelta(days=20)
+    InboxMessage.objects.filter(message_id="old-1").update(received_at=long_ago)
+    health = {h.integration.name: h for h in staff.get(INDEX).context["health"]}
+    assert health["Quiet"].last_received == long_ago
+    assert health["Quiet"].last_received_ago == "20 days ago"
+    listed = staff.get(reverse("admin:integrations_integration_changelist")).content.decode()
+    assert "20 days ago" in listed
