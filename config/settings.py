@@ -257,6 +257,24 @@ WORKQUEUE_LEASE_SECONDS = env.float("WORKQUEUE_LEASE_SECONDS", default=30.0)
 if WORKQUEUE_LEASE_SECONDS < 3:
     raise ImproperlyConfigured("WORKQUEUE_LEASE_SECONDS must be at least 3 (heartbeats renew it every third).")
 
+# --- Outbound to Segment and visitor capture (integrations/outbound, integrations/capture) ---
+# Items a worker claims at once: a few /v1/batch requests (each under 500 KB and 2,500 messages).
+OUTBOUND_BATCH_SIZE = env.int("OUTBOUND_BATCH_SIZE", default=2000)
+# Seconds to connect and to wait for an answer, per request; a timeout is retried.
+OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=5.0)
+OUTBOUND_TIMEOUT = env.float("OUTBOUND_TIMEOUT", default=15.0)
+# Seconds one integration may take of a worker's batch; the rest of its messages wait for the
+# next run, so a slow endpoint never holds another integration's messages for long.
+OUTBOUND_INTEGRATION_BUDGET = env.float("OUTBOUND_INTEGRATION_BUDGET", default=30.0)
+# A message still failing this many hours after it came due is dead-lettered (staff replay it).
+OUTBOUND_RETRY_WINDOW_HOURS = env.float("OUTBOUND_RETRY_WINDOW_HOURS", default=12.0)
+# Seconds in one minute of an integration's send_delay_minutes (tests shorten the delay).
+OUTBOUND_DELAY_MINUTE_SECONDS = env.float("OUTBOUND_DELAY_MINUTE_SECONDS", default=60.0)
+# Run the queue again when a retry comes due, rather than at the next scheduled minute.
+OUTBOUND_KICK_RETRIES = env.bool("OUTBOUND_KICK_RETRIES", default=True)
+if min(OUTBOUND_BATCH_SIZE, OUTBOUND_TIMEOUT, OUTBOUND_CONNECT_TIMEOUT, OUTBOUND_RETRY_WINDOW_HOURS) <= 0:
+    raise ImproperlyConfigured("OUTBOUND_BATCH_SIZE, OUTBOUND_*TIMEOUT and OUTBOUND_RETRY_WINDOW_HOURS must be positive.")
+
 # --- CORS: websites post to the inbound API from the browser (django-cors-headers) ----------
 # Only the public inbound paths answer cross-origin, to any site: the write key is public by
 # design (it sits in every page that loads analytics.js) and no cookie is ever used. A later

@@ -15,6 +15,8 @@ urlpatterns = [
     # Nothing public lives at the root: people who open the bare address are staff.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("", include("integrations.inbound.urls")),
+    # The capture script (/capture.js) and its endpoint (/capture/events), public, keyed by site key.
+    path("", include("integrations.capture.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

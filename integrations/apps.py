@@ -15,6 +15,10 @@ class IntegrationsConfig(AppConfig):
         from integrations.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self)
+        # The outbound Segment source: its work type, its receivers, and the capture endpoint's CORS.
+        from integrations.outbound.setup import ready as outbound_ready
+
+        outbound_ready()
         # The inbox drain is one kind of due work: process_due and common.tasks.run_due run it too.
         register_runner("inbox", drain_due, label="inbox")
         # Keys remembered by this process must not outlive a change to who may send.

@@ -181,3 +181,9 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code} {self.code}"
+
+
+# The outbound side's and the capture script's tables live in their packages; imported here so
+# Django finds them under the "integrations" app label.
+from integrations.capture.models import CaptureWindow, Visitor  # noqa: E402, F401
+from integrations.outbound.models import OutboxItem, SyncRun  # noqa: E402, F401

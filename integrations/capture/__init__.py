@@ -1,0 +1,1 @@
+"""Visitor capture: the script (/capture.js), its endpoint, and the visitor → contact rules."""

@@ -1,0 +1,222 @@
+"""Whether a due outbox item goes out, judged when it is due (settings may change meanwhile).
+
+In this order, each a reason staff read on the item:
+- the integration is removed or disabled, or the part that sends it is switched off
+  (Grow, Reclaim, or the other apps' events);
+- the contact is gone (erased) or has no email;
+- the person is suppressed (an uploaded list of known contacts, emails or MD5s, or erased);
+- Grow and Reclaim only: the custom sync filters (email domain, landing page URL or domain,
+  state, referrer), each list "any of", all lists together;
+- Grow only: the contact identified itself elsewhere (a userId, another integration's identify,
+  or a contact another integration created);
+- Reclaim only: the visitor completed checkout (an Order Completed after the event, or for
+  the same cart).
+
+Everything an item needs is loaded for the whole batch in a few queries (`Facts`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
+
+from contacts.hashing import email_md5
+from contacts.models import Contact, ContactEvent, Suppression, SuppressionReason
+from integrations.outbound.models import OutboxItem, OutboxSource
+from integrations.outbound.payloads import ORDER_COMPLETED, cart_of, email_domain, page_domain
+
+# Suppressions that stop sending out: uploaded known contacts, and erased people. Unsubscribed,
+# bounced and complained are about email, and an "Unsubscribed" track is one of ours to send.
+OUTBOUND_REASONS = (SuppressionReason.UPLOADED, SuppressionReason.ERASED)
+APP_EVENT_SETTINGS = {
+    "Survey Responded": "send_survey_responses",
+    "Affiliate Conversion Approved": "send_conversions",
+    "Unsubscribed": "send_unsubscribes",
+}
+FILTERS = (
+    ("filter_email_domains", "email domain"),
+    ("filter_landing_url", "landing page URL"),
+    ("filter_landing_domains", "landing page domain"),
+    ("filter_states", "state"),
+    ("filter_referrers", "referrer"),
+)
+
+
+def split(value: str) -> list[str]:
+    return [part.strip().lower() for part in (value or "").split(",") if part.strip()]
+
+
+@dataclass
+class Facts:
+    """What the rules read about one integration's due items, loaded in one go."""
+
+    contacts: dict[int, Contact] = field(default_factory=dict)
+    visitors: dict[int, object] = field(default_factory=dict)  # contact pk → first Visitor
+    suppressed_md5: set[str] = field(default_factory=set)
+    suppressed_users: set[str] = field(default_factory=set)
+    elsewhere: dict[str, str] = field(default_factory=dict)  # email → which integration identified it
+    orders: dict[int, list[tuple[datetime, str]]] = field(default_factory=lambda: defaultdict(list))
+    integration_names: dict[int, str] = field(default_factory=dict)
+
+
+def load_facts(integration, items: list[OutboxItem]) -> Facts:
+    from integrations.capture.models import Visitor
+    from integrations.models import InboxMessage, Integration
+
+    facts = Facts()
+    contact_ids = {item.contact_id for item in items if item.contact_id}
+    if contact_ids:
+        facts.contacts = {
+            c.pk: c
+            for c in Contact.objects.filter(pk__in=contact_ids).only(
+                "pk",
+                "email",
+                "user_id",
+                "source_id",
+                "address",
+                "first_name",
+                "last_name",
+                "created_at",
+                "updated_at",
+            )
+        }
+    needs_visitor = {
+        item.contact_id
+        for item in items
+        if item.source in (OutboxSource.GROW, OutboxSource.RECLAIM) and item.contact_id
+    }
+    if needs_visitor:
+        for visitor in Visitor.objects.filter(integration=integration, contact_id__in=needs_visitor).order_by(
+            "first_seen_at", "pk"
+        ):
+            facts.visitors.setdefault(visitor.contact_id, visitor)
+    emails = {c.email for c in facts.contacts.values() if c.email} | {i.email for i in items if i.email}
+    md5s = {email_md5(e) for e in emails}
+    user_ids = {c.user_id for c in facts.contacts.values() if c.user_id}
+    if md5s or user_ids:
+        for md5, user_id in Suppression.objects.filter(
+            Q(email_md5__in=md5s) | Q(user_id__in=user_ids), reason__in=OUTBOUND_REASONS
+        ).values_list("email_md5", "user_id"):
+            if md5:
+                facts.suppressed_md5.add(md5)
+            if user_id:
+                facts.suppressed_users.add(user_id)
+    grow_emails = {
+        facts.contacts[i.contact_id].email
+        for i in items
+        if i.source == OutboxSource.GROW and i.contact_id in facts.contacts and facts.contacts[i.contact_id].email
+    }
+    if grow_emails:
+        for email, other in (
+            InboxMessage.objects.filter(email__in=grow_emails, type="identify")
+            .exclude(integration_id=integration.pk)
+            .values_list("email", "integration_id")
+        ):
+            facts.elsewhere.setdefault(email, other)
+    reclaim = [i for i in items if i.source == OutboxSource.RECLAIM and i.contact_id]
+    if reclaim:
+        since = min(i.event_at for i in reclaim)
+        for contact_id, at, properties in ContactEvent.objects.filter(
+            contact_id__in={i.contact_id for i in reclaim}, name=ORDER_COMPLETED, timestamp__gte=since
+        ).values_list("contact_id", "timestamp", "properties"):
+            facts.orders[contact_id].append((at, cart_of(properties if isinstance(properties, dict) else {})))
+    others = {v for v in facts.elsewhere.values()} | {c.source_id for c in facts.contacts.values() if c.source_id}
+    if others:
+        facts.integration_names = dict(Integration.objects.filter(pk__in=others).values_list("pk", "name"))
+    return facts
+
+
+def skip_reason(behaviour, item: OutboxItem, facts: Facts) -> str:
+    """Why `item` must not be sent, or "" when it goes."""
+    integration = behaviour.integration
+    if not integration.enabled:
+        return "integration removed" if integration.settings.get("removed_at") else "integration disabled"
+    if item.source == OutboxSource.TEST:
+        return ""
+    if item.source == OutboxSource.GROW and not behaviour.option("grow_enabled"):
+        return "Grow is switched off"
+    if item.source == OutboxSource.RECLAIM and not behaviour.option("reclaim_enabled"):
+        return "Reclaim is switched off"
+    if item.source == OutboxSource.EVENT:
+        setting = APP_EVENT_SETTINGS.get(item.event)
+        if setting is None or not behaviour.option(setting):
+            return f"sending {item.event!r} is switched off"
+    contact = facts.contacts.get(item.contact_id) if item.contact_id else None
+    if contact is None:
+        return "contact erased or gone"
+    email = contact.email or item.email
+    if not email:
+        return "the contact has no email"
+    if email_md5(email) in facts.suppressed_md5 or (contact.user_id and contact.user_id in facts.suppressed_users):
+        return "suppressed"
+    if item.source in (OutboxSource.GROW, OutboxSource.RECLAIM):
+        reason = filtered(behaviour, contact, facts.visitors.get(contact.pk))
+        if reason:
+            return reason
+    if item.source == OutboxSource.GROW:
+        reason = known_elsewhere(integration, contact, facts)
+        if reason:
+            return reason
+    if item.source == OutboxSource.RECLAIM:
+        cart = cart_of(item.payload.get("properties") or {}) if isinstance(item.payload, dict) else ""
+        for at, order_cart in facts.orders.get(contact.pk, ()):
+            if at >= item.event_at or (cart and order_cart == cart):
+                return "checkout completed (Order Completed)"
+    return ""
+
+
+def filtered(behaviour, contact: Contact, visitor) -> str:
+    """The first custom sync filter the contact does not pass, as a reason; "" when it passes."""
+    for setting, label in FILTERS:
+        wanted = split(behaviour.option(setting))
+        if not wanted:
+            continue
+        value = _value_for(setting, contact, visitor)
+        if not _matches(setting, value, wanted):
+            shown = value or "(none)"
+            return f"filtered: {label} {shown[:120]} is not in {setting}"
+    return ""
+
+
+def _value_for(setting: str, contact: Contact, visitor) -> str:
+    if setting == "filter_email_domains":
+        return email_domain(contact.email or "")
+    if setting == "filter_states":
+        address = contact.address if isinstance(contact.address, dict) else {}
+        return str(address.get("state") or address.get("region") or "").strip().lower()
+    if visitor is None:
+        return ""
+    if setting == "filter_landing_url":
+        return visitor.landing_page_url.lower()
+    if setting == "filter_landing_domains":
+        return (visitor.landing_page_domain or page_domain(visitor.landing_page_url)).lower()
+    return visitor.referrer.lower()
+
+
+def _matches(setting: str, value: str, wanted: list[str]) -> bool:
+    if not value:
+        return False
+    if setting == "filter_email_domains":
+        # "gmail.com", or "gmail" for every gmail.* domain.
+        return any(value == w or value.endswith("." + w) or value.split(".")[0] == w for w in wanted)
+    if setting == "filter_landing_domains":
+        return any(value == w or value.endswith("." + w) for w in wanted)
+    if setting == "filter_states":
+        return value in wanted
+    return any(w in value for w in wanted)  # URLs: the full URL or a portion
+
+
+def known_elsewhere(integration, contact: Contact, facts: Facts) -> str:
+    if contact.user_id:
+        return f"identified elsewhere: the contact has a userId ({contact.user_id[:60]})"
+    if contact.source_id and contact.source_id != integration.pk:
+        name = facts.integration_names.get(contact.source_id, f"integration {contact.source_id}")
+        return f"identified elsewhere: already a contact from {name}"
+    other = facts.elsewhere.get(contact.email or "")
+    if other:
+        name = facts.integration_names.get(other, f"integration {other}")
+        return f"identified elsewhere: an identify from {name}"
+    return ""
