@@ -1,10 +1,12 @@
 """The staff REST API under /api/v1/. Each app registers its own viewsets here."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from campaigns.email.api import EmailSendViewSet, EmailTemplateViewSet
 from campaigns.loops.api import LoopViewSet
 from contacts.api import ContactViewSet, MailingListViewSet, PropertyDefinitionViewSet, SuppressionViewSet
+from integrations.outbound.api import SendTest, SyncItemList, SyncRunList
 
 router = DefaultRouter(trailing_slash=True)
 router.register("contacts", ContactViewSet, basename="contact")
@@ -16,4 +18,10 @@ router.register("loops", LoopViewSet, basename="loop")
 # GET (list, filtered) and POST (bulk upload) on suppressions/, GET and DELETE (lift) on suppressions/ID/.
 router.register("suppressions", SuppressionViewSet, basename="suppression")
 
-urlpatterns = [*router.urls]
+urlpatterns = [
+    *router.urls,
+    # The outbound Segment source's history and test send (integrations/outbound/api.py).
+    path("integrations/<int:integration_id>/sync-runs/", SyncRunList.as_view(), name="sync-runs"),
+    path("integrations/<int:integration_id>/sync-items/", SyncItemList.as_view(), name="sync-items"),
+    path("integrations/<int:integration_id>/send-test/", SendTest.as_view(), name="send-test"),
+]

@@ -44,6 +44,7 @@ from integrations.inbound.store import drain_soon
 from integrations.keys import api_key_cache_clear, api_key_create, api_key_rotate
 from integrations.kinds.base import KINDS
 from integrations.models import ApiKey, DailyUsage, InboxMessage, InboxStatus, Integration, RejectedMessage
+from integrations.outbound.admin import OUTBOUND_DETAIL_ACTIONS, OutboundIntegrationMixin
 
 CHART_DAYS = 14
 # The session key under which a new key waits to be shown once on its own page.
@@ -123,12 +124,12 @@ class ApiKeyInline(TabularInline):
 
 
 @admin.register(Integration)
-class IntegrationAdmin(ModelAdmin):
+class IntegrationAdmin(OutboundIntegrationMixin, ModelAdmin):
     list_display = ("name", "kind", "state", "last_received", "requests_today", "key_prefix")
     list_filter = ("kind", "enabled")
     search_fields = ("name",)
     actions = ("enable", "disable")
-    actions_detail = ("open_inbox", "rotate_key")
+    actions_detail = ("open_inbox", "rotate_key", *OUTBOUND_DETAIL_ACTIONS)
     inlines = (ApiKeyInline,)
     readonly_fields = ("health", "usage_chart", "created_at", "updated_at")
 

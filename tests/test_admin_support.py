@@ -117,4 +117,7 @@ def populate() -> dict:
     AudienceMembership.objects.create(contact=ada, key="big_spenders", member=True)
     suppressions_add(emails=["old@example.com"], note="test")
     contact_erase(email="gone@example.com", requested_by="test")
+    from tests.outbound.support import populate_outbound
+
+    populate_outbound()
     return {"integration": integration, "key": key, "client": client, "ada": ada}

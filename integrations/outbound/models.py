@@ -108,7 +108,6 @@ class OutboxItem(WorkItem):
         indexes = [
             due_index("integrations_outboxitem_due"),
             models.Index(fields=["integration", "status", "-id"], name="outbox_integration_status"),
-            models.Index(fields=["status", "-id"], name="outbox_status"),
             # Earlier queued items of the same people, looked up by every batch.
             models.Index(
                 fields=["integration", "person_key", "id"],

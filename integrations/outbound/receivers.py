@@ -91,7 +91,7 @@ def on_erased(*, user_ids=(), emails=(), anonymous_ids=(), contact_pks=(), **kwa
     contact_pks = [pk for pk in (contact_pks or []) if pk is not None]
     query = Q(pk__in=[])
     if contact_pks:
-        query |= Q(contact_id__in=contact_pks) | Q(person_key__in=[person_key(pk) for pk in contact_pks])
+        query |= Q(contact_id__in=contact_pks)
     if emails:
         query |= Q(email__in=list(emails))
     now = clock.now()
@@ -113,6 +113,5 @@ def on_erased(*, user_ids=(), emails=(), anonymous_ids=(), contact_pks=(), **kwa
 def on_merged(*, source_pk: int, target_pk: int, **kwargs) -> None:
     from integrations.capture.models import Visitor
 
-    OutboxItem.objects.filter(contact_id=source_pk).update(contact_id=target_pk)
-    OutboxItem.objects.filter(person_key=person_key(source_pk)).update(person_key=person_key(target_pk))
+    OutboxItem.objects.filter(contact_id=source_pk).update(contact_id=target_pk, person_key=person_key(target_pk))
     Visitor.objects.filter(contact_id=source_pk).update(contact_id=target_pk)

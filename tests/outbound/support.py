@@ -86,3 +86,23 @@ PRODUCT = {
     "image_url": "https://img.example/300.png",
     "url": "https://shop.example/products/sprinkles",
 }
+
+
+def populate_outbound() -> object:
+    """One of each outbound row for the admin tests, made through the real pipeline: a
+    segment_source integration, a captured visitor who gave an email (a contact, a queued Grow
+    identify), and a test send to a closed port (a failed item, its attempt, a sync run)."""
+    from django.test import Client
+
+    from integrations.outbound.services import send_test
+
+    integration = source_integration("http://127.0.0.1:9", name="Retention.com")
+    capture(
+        Client(),
+        integration,
+        [event("page"), event("identify", email="captured@example.com")],
+        anonymous_id="visitor-admin-1",
+    )
+    drain()
+    send_test(integration=integration)
+    return integration

@@ -31,6 +31,7 @@ class Command(BaseCommand):
             integration, api_key = integration_create(kind=kind, name=name, settings=values)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(
-            json.dumps({"id": integration.pk, "kind": integration.kind, "name": integration.name, "api_key": api_key})
-        )
+        out = {"id": integration.pk, "kind": integration.kind, "name": integration.name, "api_key": api_key}
+        if integration.settings.get("site_key"):
+            out["site_key"] = integration.settings["site_key"]  # the capture script's public key
+        self.stdout.write(json.dumps(out))
