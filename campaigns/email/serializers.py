@@ -32,7 +32,9 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
 
 class EmailPreviewRequestSerializer(serializers.Serializer):
-    contact = serializers.IntegerField(min_value=1, help_text="The contact to render the template for.")
+    contact = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The contact to render the template for."
+    )
 
 
 class EmailPreviewSerializer(serializers.Serializer):
