@@ -221,3 +221,17 @@ def test_a_send_goes_to_the_contacts_current_address(frozen, marketing):
     run()
     assert sent_to() == ["new@example.com"]
     assert fresh(send).to == "new@example.com"
+
+
+def test_a_merge_moves_the_sends_to_the_surviving_contact(frozen, marketing, settings):
+    from contacts.services import contact_merge
+
+    settings.EMAIL_DAILY_CAP_PER_CONTACT = 1
+    source, target = make_contact("old@example.com"), make_contact("new@example.com")
+    first = schedule(source, marketing)
+    run()
+    contact_merge(source=source, target=target)
+    assert fresh(first).contact_id == target.pk
+    second = schedule(target, marketing)
+    run()
+    assert outcome(second)[0] == SendStatus.SKIPPED  # the merged history counts toward the cap
