@@ -327,19 +327,6 @@ UNFOLD = {
     "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "config.dashboard.navigation"},
 }
 
-# --- The admin (django-unfold) --------------------------------------------------------------
-# Its CSS, JS and fonts ship in the package: the admin needs no internet access.
-UNFOLD = {
-    "SITE_TITLE": "Switchyard admin",
-    "SITE_HEADER": "Switchyard",
-    "SITE_SUBHEADER": "Segment partner operations",
-    "SITE_SYMBOL": "hub",
-    "SITE_URL": "/admin/",
-    "SHOW_VIEW_ON_SITE": False,
-    "DASHBOARD_CALLBACK": "config.dashboard.dashboard_callback",
-    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "config.dashboard.navigation"},
-}
-
 # --- Security for production --------------------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

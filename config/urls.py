@@ -4,7 +4,6 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import admin as _themed_admin  # noqa: F401 - third-party admin pages in the theme
-from config import admin as _themed_admin  # noqa: F401 - third-party admin pages in the theme
 from integrations.health import healthz
 
 admin.site.site_header = "Switchyard"
