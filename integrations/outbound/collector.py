@@ -355,13 +355,17 @@ class Collector:
 
             def _send(self, status: int, body: dict, headers: dict) -> None:
                 data = orjson.dumps(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The sender gave up waiting (a timeout): what it sent is recorded all the same.
+                    self.close_connection = True
 
             def log_message(self, *args):
                 pass
