@@ -442,9 +442,9 @@ def summary_html(integration, days: int = SUMMARY_DAYS) -> SafeString:
 
 
 class OutboundIntegrationMixin:
-    """The integration page's outbound parts, for IntegrationAdmin: the capture snippet and the
-    Sync Summary as read-only fields, and the outbound buttons (only on segment_source pages;
-    the inbound buttons only on the others)."""
+    """The integration page's outbound parts, for IntegrationAdmin: the Sync Summary and the
+    capture snippet as read-only sections, and the outbound buttons (only on segment_source
+    pages; the inbound buttons only on the others)."""
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -452,12 +452,15 @@ class OutboundIntegrationMixin:
             fields += ["capture_script", "sync_summary"]
         return fields
 
-    def get_fieldsets(self, request: HttpRequest, obj=None):
-        fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is not None and obj.kind == KIND:
-            fieldsets.insert(1, ("Sync Summary", {"fields": ["sync_summary"]}))
-            fieldsets.insert(2, ("Capture script", {"fields": ["capture_script"]}))
-        return fieldsets
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        # IntegrationAdmin builds its own fieldsets; the outbound sections go in after its first.
+        adminform = context.get("adminform")
+        if obj is not None and obj.kind == KIND and adminform is not None:
+            adminform.fieldsets[1:1] = [
+                ("Sync Summary", {"fields": ["sync_summary"]}),
+                ("Capture script", {"fields": ["capture_script"]}),
+            ]
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_actions_detail(self, request: HttpRequest, object_id):
         found = super().get_actions_detail(request, object_id)

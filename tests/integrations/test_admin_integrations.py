@@ -81,7 +81,12 @@ def test_secret_settings_are_not_shown_and_blank_keeps_them(staff):
     data["setting_grow_enabled"] = "on"
     assert staff.post(change_url(integration), data).status_code == 302
     integration.refresh_from_db()
-    assert integration.settings == {"write_key": "very-secret-write-key", "grow_enabled": True}
+    # (site_key is the capture script's public key, made with the integration)
+    assert integration.settings == {
+        "write_key": "very-secret-write-key",
+        "grow_enabled": True,
+        "site_key": integration.settings["site_key"],
+    }
 
 
 def test_adding_an_inbound_integration_shows_its_key_once_on_its_own_page(staff, settings):
