@@ -119,7 +119,7 @@ def test_dashboard_shows_the_pipe_at_a_glance(page, live_server):
     assert_fits(page, "#sy-dashboard")
     shot(page, "dashboard")
     # Each figure opens the list behind it: the failed count of Website.
-    page.click("#sy-health a.sy-failed")
+    page.locator("#sy-health tr", has_text="Website").locator("a.sy-failed").click()
     page.wait_for_selector("#result_list")
     assert page.locator("#result_list tbody tr").count() == 1
     assert "boom" in page.inner_text("#result_list")
@@ -131,7 +131,7 @@ def test_inbox_fits_a_laptop_and_retry_asks_first(page, live_server):
     base = live_server.url
     log_in(page, base)
     page.goto(f"{base}/admin/integrations/inboxmessage/")
-    assert page.locator("#result_list tbody tr").count() == 4
+    assert page.locator("#result_list tbody tr").count() == orm(lambda: InboxMessage.objects.count())
     shot(page, "inbox-changelist")
     assert_styled(page)
     assert_fits(page, "#result_list")
@@ -209,7 +209,7 @@ def test_contact_page_timeline_properties_and_buttons(page, live_server):
     base = live_server.url
     log_in(page, base)
     page.goto(f"{base}/admin/contacts/contact/")
-    assert page.locator("#result_list tbody tr").count() == 2
+    assert page.locator("#result_list tbody tr").count() == orm(lambda: Contact.objects.count())
     assert_fits(page, "#result_list")
     shot(page, "contacts-changelist")
 
