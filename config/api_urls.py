@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from affiliates.api import AffiliateViewSet, ConversionViewSet, OfferViewSet
 from campaigns.email.api import EmailSendViewSet, EmailTemplateViewSet
 from campaigns.loops.api import LoopViewSet
 from contacts.api import ContactViewSet, MailingListViewSet, PropertyDefinitionViewSet, SuppressionViewSet
@@ -17,6 +18,10 @@ router.register("email-sends", EmailSendViewSet, basename="email-send")
 router.register("loops", LoopViewSet, basename="loop")
 # GET (list, filtered) and POST (bulk upload) on suppressions/, GET and DELETE (lift) on suppressions/ID/.
 router.register("suppressions", SuppressionViewSet, basename="suppression")
+router.register("affiliates", AffiliateViewSet, basename="affiliate")
+router.register("offers", OfferViewSet, basename="offer")
+# GET only, plus POST conversions/ID/approve/ and /deny/.
+router.register("conversions", ConversionViewSet, basename="conversion")
 
 urlpatterns = [
     *router.urls,
