@@ -116,7 +116,13 @@ class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        query = Q(email=term.lower()) | Q(message_id=term)
+        # Each an index lookup: the contact by its email, a messageId per integration (the
+        # unique index leads with the integration; there are few of them), or the row id.
+        from contacts.models import Contact
+        from integrations.models import Integration
+
+        query = Q(contact_id__in=Contact.objects.filter(email=term.lower()).values("pk"))
+        query |= Q(integration_id__in=list(Integration.objects.values_list("pk", flat=True)), message_id=term)
         pk = parse_pk(term)
         if pk is not None:
             query |= Q(pk=pk)

@@ -6,7 +6,8 @@ the key as username), gzip bodies, the size limits (32 KB a message, 500 KB and 
 a batch) and the payload's shape. What passes is recorded, in order, with the request it came
 in (its X-Retry-Count among them). It can be told to answer 500, 429 (with Retry-After), 400,
 or slowly, always or for a share of the calls, in this process (`Collector.set`) or over HTTP
-(`POST /__collector/mode`), and it serves what it recorded (`GET /__collector/received`).
+(`POST /__collector/mode`), and it serves what it recorded (`GET /__collector/received`, or
+only the counts: `GET /__collector/stats`).
 
     with Collector(write_keys={"wk"}) as collector:
         ...  # point an integration's endpoint at collector.url
@@ -303,6 +304,16 @@ class Collector:
             return 0, {}
         return status, ({"Retry-After": f"{self.retry_after:g}"} if status == 429 else {})
 
+    def stats(self) -> dict:
+        """Counts only: cheap to ask for while a large sync runs."""
+        with self.lock:
+            return {
+                "messages": len(self.messages),
+                "unique": len({m.get("messageId") for m in self.messages}),
+                "requests": len(self.requests),
+                "failed_requests": sum(1 for r in self.requests if r.status != 200),
+            }
+
     def snapshot(self) -> dict:
         with self.lock:
             return {
@@ -351,6 +362,8 @@ class Collector:
             def do_GET(self):  # noqa: N802
                 if self.path.startswith("/__collector/received"):
                     return self._send(200, collector.snapshot(), {})
+                if self.path.startswith("/__collector/stats"):
+                    return self._send(200, collector.stats(), {})
                 self._send(404, {"success": False, "message": "POST to /v1/batch"}, {})
 
             def _send(self, status: int, body: dict, headers: dict) -> None:

@@ -114,9 +114,8 @@ class OutboxItem(WorkItem):
                 condition=Q(status="queued"),
                 name="outbox_queued_person",
             ),
+            # A contact's messages (erasure, merges, the admin's search by email).
             models.Index(fields=["contact", "-id"], name="outbox_contact"),
-            models.Index(fields=["email"], name="outbox_email"),
-            models.Index(fields=["message_id"], name="outbox_message_id"),
             models.Index(fields=["run", "status"], name="outbox_run"),
         ]
 

@@ -7,7 +7,7 @@ both casings where the seed has both, and `EventSource: "Reclaim"`. Their input 
 e-commerce events the capture script posts (Product Viewed, Product List Viewed, Product Added,
 Checkout Started).
 
-Every message has a stable messageId (`api-` and 27 characters, the seed's shape) made from what
+Every message has a stable messageId (`api-` and 27 characters, the seed's length) made from what
 it reports, so sending it again, or queueing it again, never makes a second message in Segment.
 """
 
@@ -37,17 +37,13 @@ CAPTURE_EVENTS = (*RECLAIM_EVENTS, ORDER_COMPLETED)
 TEST_EVENT = "Switchyard Test Event"
 
 SYMBOLS = {"": "$", "USD": "$", "CAD": "$", "AUD": "$", "NZD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def message_id(*parts: Any) -> str:
-    """`api-` and 27 base-62 characters from a hash of `parts`: the same parts, the same id."""
-    digest = int.from_bytes(hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()[:21], "big")
-    chars = []
-    for _ in range(27):
-        digest, rest = divmod(digest, 62)
-        chars.append(_BASE62[rest])
-    return "api-" + "".join(chars)
+    """`api-` and 27 hex characters of the MD5 of `parts` (joined by \x1f): the same parts, the
+    same id. MD5 because PostgreSQL computes the same id in SQL when a backfill queues contacts
+    in one statement (backfill.py); it is an idempotency key, not a secret."""
+    return "api-" + hashlib.md5("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:27]  # noqa: S324
 
 
 def iso(moment: datetime | None) -> str | None:
