@@ -91,6 +91,21 @@ def navigation(request: HttpRequest) -> list[dict]:
             ],
         },
         {
+            "title": "Affiliates",
+            "items": [
+                _item("Affiliates", "handshake", "affiliates.affiliate"),
+                _item("Conversions", "shopping_cart", "affiliates.conversion"),
+                {
+                    "title": "Payouts",
+                    "icon": "payments",
+                    "link": lambda request: reverse("admin:affiliates_conversion_payouts_page"),
+                    "permission": lambda request: request.user.has_perm("affiliates.view_conversion"),
+                },
+                _item("Offers", "sell", "affiliates.offer"),
+                _item("Clicks", "ads_click", "affiliates.click"),
+            ],
+        },
+        {
             "title": "Background tasks",
             "collapsible": True,
             "items": [
