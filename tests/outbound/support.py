@@ -106,3 +106,39 @@ def populate_outbound() -> object:
     drain()
     send_test(integration=integration)
     return integration
+
+
+def store_captured(integration, count: int) -> None:
+    """`count` captured contacts, stored in bulk: each a contact and the visitor it came from."""
+    from datetime import timedelta
+
+    from common import clock
+    from common.bulk import bulk_insert
+    from contacts.models import Contact
+    from integrations.capture.models import Visitor
+
+    now = clock.now()
+    for start in range(0, count, 5000):
+        contacts = [
+            Contact(email=f"c{n}@example.com", source=integration, created_at=now, updated_at=now)
+            for n in range(start, min(start + 5000, count))
+        ]
+        bulk_insert(Contact, contacts)
+        bulk_insert(
+            Visitor,
+            [
+                Visitor(
+                    integration=integration,
+                    anonymous_id=f"visitor-{c.pk}",
+                    contact_id=c.pk,
+                    email=c.email,
+                    first_seen_at=now - timedelta(minutes=5),
+                    last_seen_at=now,
+                    landing_page_url="https://shop.example/landing",
+                    landing_page_domain="shop.example",
+                    identified_at=now,
+                    created_at=now,
+                )
+                for c in contacts
+            ],
+        )
