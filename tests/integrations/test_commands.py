@@ -166,8 +166,27 @@ def test_process_inbox_drains_in_the_foreground_and_ends_with_the_counts(db):
     out = StringIO()
     call_command("process_inbox", stdout=out)
     # One chunk per lane holding rows on PostgreSQL, one in all on SQLite.
-    assert re.fullmatch(r"processed 2, skipped 1, waiting 1, failed 0 \([12] chunks\)", out.getvalue().strip())
+    assert re.fullmatch(r"processed 2, skipped 1, waiting 1, refused 0, failed 0 \([12] chunks\)", out.getvalue().strip())
     assert not InboxMessage.objects.filter(status="pending").exists()
     out = StringIO()
     call_command("process_inbox", stdout=out)  # nothing left: safe to run again
-    assert out.getvalue().strip() == "processed 0, skipped 0, waiting 0, failed 0 (0 chunks)"
+    assert out.getvalue().strip() == "processed 0, skipped 0, waiting 0, refused 0, failed 0 (0 chunks)"
+
+
+def test_process_inbox_counts_a_row_that_waited_then_applied_once(db, monkeypatch):
+    """A visitor's page waits in an early chunk; the identify naming the visitor comes in a later
+    chunk of the same run and wakes it. The run reports the page once, as processed."""
+    from integrations import claim
+    from integrations.lanes import lane_of
+
+    # Drains start from a random lane; start from the page's, so it is applied (and waits) first.
+    monkeypatch.setattr(claim.random, "randrange", lambda n: lane_of("", "visitor-9"))
+    _, key = make_integration("segment")
+    client = SegmentClient(key)
+    client.post("/v1/page", {"anonymousId": "visitor-9", "name": "Home", "timestamp": "2024-01-01T00:00:00Z"})
+    client.post("/v1/identify", {"userId": "u9", "anonymousId": "visitor-9", "traits": {"email": "v9@x.io"}})
+    client.post("/v1/track", {"userId": "u1", "event": "Refused?"})  # a plain one beside them
+    out = StringIO()
+    call_command("process_inbox", "--chunk", "1", stdout=out)
+    assert re.match(r"processed 3, skipped 0, waiting 0, refused 0, failed 0 ", out.getvalue())
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"processed"}

@@ -6,8 +6,8 @@ from integrations.drain import drain_inbox
 class Command(BaseCommand):
     help = (
         "Drain pending inbox messages in the foreground: every row that is due (new, or failed "
-        "and past its backoff) is applied once. Ends with the processed / skipped / waiting / failed "
-        "counts."
+        "and past its backoff) is applied once. Ends with the processed / skipped / waiting / refused / "
+        "failed counts; a row that waited and was applied later in the same run counts once, as applied."
     )
 
     def add_arguments(self, parser):
@@ -18,5 +18,5 @@ class Command(BaseCommand):
         result = drain_inbox(max_seconds=max_seconds, chunk=chunk)
         self.stdout.write(
             f"processed {result.processed}, skipped {result.skipped}, waiting {result.waiting}, "
-            f"failed {result.failed} ({result.chunks} chunks)"
+            f"refused {result.refused}, failed {result.failed} ({result.chunks} chunks)"
         )
