@@ -2,5 +2,34 @@
 # "campaigns" app label.
 from campaigns.email.models import EmailEvent, EmailRateWindow, EmailSend, EmailTemplate
 from campaigns.loops.models import Enrolment, Loop, LoopDay, LoopStep
+from campaigns.notifications.models import NotificationItem, NotificationRule
+from campaigns.surveys.models import (
+    Autoresponder,
+    Campaign,
+    CampaignReminder,
+    SurveyCount,
+    SurveyDispatch,
+    SurveyResponse,
+)
+from campaigns.webhooks.models import Delivery, WebhookSubscription
 
-__all__ = ["EmailEvent", "EmailRateWindow", "EmailSend", "EmailTemplate", "Enrolment", "Loop", "LoopDay", "LoopStep"]
+__all__ = [
+    "Autoresponder",
+    "Campaign",
+    "CampaignReminder",
+    "Delivery",
+    "EmailEvent",
+    "EmailRateWindow",
+    "EmailSend",
+    "EmailTemplate",
+    "Enrolment",
+    "Loop",
+    "LoopDay",
+    "LoopStep",
+    "NotificationItem",
+    "NotificationRule",
+    "SurveyCount",
+    "SurveyDispatch",
+    "SurveyResponse",
+    "WebhookSubscription",
+]

@@ -169,6 +169,21 @@ EMAIL_SOFT_BOUNCE_DAYS = env.int("EMAIL_SOFT_BOUNCE_DAYS", default=30)
 if min(EMAIL_DAILY_CAP_PER_CONTACT, EMAIL_SOFT_BOUNCE_LIMIT, EMAIL_SOFT_BOUNCE_DAYS, EMAIL_TIMEOUT) < 0:
     raise ImproperlyConfigured("EMAIL_DAILY_CAP_PER_CONTACT, EMAIL_SOFT_BOUNCE_* and EMAIL_TIMEOUT cannot be negative.")
 
+# --- Surveys (campaigns/surveys, campaigns/webhooks, campaigns/notifications) ----------------
+# Days a survey's score links stay open after the survey was due; later they show "closed".
+SURVEY_LINK_DAYS = env.int("SURVEY_LINK_DAYS", default=60)
+# At most one survey per contact in this many hours, across all campaigns (Promoter's rule); 0 = off.
+SURVEY_CONTACT_LIMIT_HOURS = env.float("SURVEY_CONTACT_LIMIT_HOURS", default=24.0)
+# Seconds a webhook or Slack call may take before it is retried.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Webhook and Slack URLs that resolve to private or loopback addresses are refused unless this is
+# on (it is with DEBUG, for local work: a receiver on 127.0.0.1).
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=DEBUG)
+if SURVEY_LINK_DAYS < 1 or SURVEY_CONTACT_LIMIT_HOURS < 0 or WEBHOOK_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "SURVEY_LINK_DAYS must be at least 1, SURVEY_CONTACT_LIMIT_HOURS not negative, WEBHOOK_TIMEOUT positive."
+    )
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Task queue (django-q2) -------------------------------------------------------------

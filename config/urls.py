@@ -23,6 +23,8 @@ urlpatterns = [
     # Email: unsubscribe links (public, no login) and the ESPs' tracking webhooks (bounces, complaints).
     path("email/", include("campaigns.email.urls")),
     path("anymail/", include("anymail.urls")),
+    # Survey pages (/s/<token>/?score=N): public, the signed token is the key; a GET records no answer.
+    path("s/", include("campaigns.surveys.urls")),
     # Affiliates' referral links (/r/CODE): public, record a click and redirect to the offer's landing page.
     path("", include("affiliates.urls")),
     path("admin/", admin.site.urls),
