@@ -73,13 +73,21 @@ class WithAffiliates:
     """A contacts batch with an affiliates batch beside it: everything the contact handlers read
     or set goes to the contacts batch, so they work on it unchanged."""
 
-    __slots__ = ("contacts", "affiliates", "buyer_ids")
+    __slots__ = ("contacts", "affiliates", "buyer_ids", "visits")
 
-    def __init__(self, contacts: ContactBatch, affiliates: AffiliateBatch, buyer_ids: dict[int, set[str]]) -> None:
+    def __init__(
+        self,
+        contacts: ContactBatch,
+        affiliates: AffiliateBatch,
+        buyer_ids: dict[int, set[str]],
+        visits: dict[int, tuple[str, str]],
+    ) -> None:
         object.__setattr__(self, "contacts", contacts)
         object.__setattr__(self, "affiliates", affiliates)
         # Contact pk → the anonymousIds each buyer of the chunk was seen with before.
         object.__setattr__(self, "buyer_ids", buyer_ids)
+        # Inbox row pk → (click_id, referral code) its context carries, read once per chunk.
+        object.__setattr__(self, "visits", visits)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(object.__getattribute__(self, "contacts"), name)
@@ -272,7 +280,7 @@ class AffiliateOrders:
             visitor_ids=visitors - {""},
             click_ids={c for c, _ in visits.values() if c},
         )
-        return WithAffiliates(contacts, affiliates, known_ids)
+        return WithAffiliates(contacts, affiliates, known_ids, visits)
 
     def close_batch(self, batch, rows: list[InboxMessage]) -> None:
         super().close_batch(batch, rows)  # the contacts first: affiliates point at them
@@ -280,13 +288,13 @@ class AffiliateOrders:
         if affiliates is not None:
             affiliates.flush()
 
-    def visit(self, affiliates: AffiliateBatch, message: InboxMessage) -> None:
-        params = link_params(message)
+    def visit(self, batch: WithAffiliates, message: InboxMessage) -> None:
+        params = batch.visits.get(message.pk) if message.pk is not None else link_params(message)
         if params is None:
             return
         context = context_of(message)
         page = context.get("page") if isinstance(context.get("page"), dict) else {}
-        warning = affiliates.visit(
+        warning = batch.affiliates.visit(
             click_id=params[0],
             code=params[1],
             anonymous_id=message.anonymous_id,
@@ -299,15 +307,14 @@ class AffiliateOrders:
             message.warnings.append(warning)
 
     def page(self, batch, message: InboxMessage) -> None:
-        affiliates = affiliates_of(batch)
-        if affiliates is not None:
-            self.visit(affiliates, message)
+        if isinstance(batch, WithAffiliates):
+            self.visit(batch, message)
         super().page(batch, message)
 
     def track(self, batch, message: InboxMessage) -> None:
         affiliates = affiliates_of(batch)
         if affiliates is not None:
-            self.visit(affiliates, message)
+            self.visit(batch, message)
         super().track(batch, message)
         if affiliates is None or not is_order(message):
             return

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from affiliates.models import Affiliate, AffiliateStatus, Offer
+from tests.clients.conftest import browser, switchyard, switchyard_server  # noqa: F401 - the live server fixtures
 from tests.conftest import make_integration
 from tests.kinds.conftest import apply, fixture  # noqa: F401 - re-exported for the tests here
 
