@@ -16,6 +16,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+# A script run from bench/ has this folder first on sys.path, where bench/email.py stands in for
+# the standard library's `email` package: psycopg then fails to load its C implementation and
+# silently falls back to pure Python (a slower drain in every figure). Keep the folder, last.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH] + [str(BENCH)]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/switchyard_bench"
 SERVER_ENV = {
     "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
@@ -86,9 +91,12 @@ def machine_line() -> str:
         memory_text = f", {memory:.0f} GiB RAM"
     except (ValueError, OSError, AttributeError):
         memory_text = ""
+    import psycopg
+
     return (
         f"machine: {os.cpu_count()} CPUs ({model}){memory_text}, Python {platform.python_version()}, "
-        f"PostgreSQL {db_version.split()[0]}, {platform.system()} {platform.release()}"
+        f"PostgreSQL {db_version.split()[0]}, psycopg {psycopg.__version__} ({psycopg.pq.__impl__}), "
+        f"{platform.system()} {platform.release()}"
     )
 
 

@@ -154,6 +154,20 @@ def inbox_fill(integration, messages) -> int:
 
 
 # --- (a) drain apply rate ---------------------------------------------------------------------
+def backend_cpu() -> float:
+    """CPU seconds this process's PostgreSQL backend has used (same machine: /proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | None) -> None:
     from contacts.models import Contact, ContactEvent
     from integrations.drain import drain_inbox
@@ -166,10 +180,19 @@ def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | No
         integration, mixed_messages(f"a{int(time.time())}", messages, existing=existing, rng=random.Random(3))
     )
     before = Contact.objects.count()
+    backend_before = backend_cpu()
+    cpu_before = time.process_time()
     started = time.perf_counter()
     result = drain_inbox(max_seconds=3600, chunk=chunk)
     elapsed = time.perf_counter() - started
+    python_ms = (time.process_time() - cpu_before) * 1000
+    postgres_ms = (backend_cpu() - backend_before) * 1000
     rate = result.total / elapsed
+    # CPU per 1,000 messages is steadier than the rate on a shared machine: compare these.
+    report.add(
+        "drain CPU per 1,000 messages",
+        f"{python_ms / result.total * 1000:.0f} ms Python + {postgres_ms / result.total * 1000:.0f} ms PostgreSQL",
+    )
     report.add(
         "identify+track applied/s (drain)",
         f"{rate:,.0f} ({result.processed:,} processed, {result.skipped:,} skipped, {result.failed:,} failed of "
