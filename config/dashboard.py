@@ -91,6 +91,14 @@ def navigation(request: HttpRequest) -> list[dict]:
             ],
         },
         {
+            "title": "Segment source",
+            "items": [
+                _item("Outbound messages", "outbox", "integrations.outboxitem"),
+                _item("Sync runs", "history", "integrations.syncrun"),
+                _item("Visitors", "person_search", "integrations.visitor"),
+            ],
+        },
+        {
             "title": "Affiliates",
             "items": [
                 _item("Affiliates", "handshake", "affiliates.affiliate"),

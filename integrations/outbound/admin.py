@@ -64,14 +64,13 @@ class OutboxAttemptInline(GenericTabularInline, AttemptInline):
 
 @admin.register(OutboxItem)
 class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
-    list_display = ("created", "status_badge", "what", "who", "short_error", "attempts", "sent", "source_name")
+    list_display = ("created", "status_badge", "what", "who", "short_error", "attempts", "sent")
     list_display_links = ("created",)
     list_filter = ("status", "source", "failure_type", "integration")
     list_filter_submit = True
     list_fullwidth = True
     search_fields = ("email",)
     search_help_text = "An exact email, messageId or row id."
-    list_select_related = ("integration",)
     ordering = ("-id",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -151,15 +150,11 @@ class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
         text = item.error or (item.last_error if item.status == OutboxStatus.QUEUED else "")
         if not text:
             return "—"
-        return format_html('<span class="sy-wrap" title="{}">{}</span>', text[:500], shorten(text, 56))
+        return format_html('<span class="sy-wrap" title="{}">{}</span>', text[:500], shorten(text, 48))
 
     @display(description="Sent (UTC)", ordering="sent_at")
     def sent(self, item: OutboxItem) -> str:
         return f"{item.sent_at:%m-%d %H:%M:%S}" if item.sent_at else "—"
-
-    @display(description="Integration")
-    def source_name(self, item: OutboxItem) -> str:
-        return format_html('<span class="sy-clip" style="max-width:8rem">{}</span>', item.integration.name)
 
     @display(description="Contact")
     def who_link(self, item: OutboxItem) -> str:

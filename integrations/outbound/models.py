@@ -102,6 +102,7 @@ class OutboxItem(WorkItem):
     run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
 
     class Meta(WorkItem.Meta):
+        verbose_name = "outbound message"
         constraints = [
             models.UniqueConstraint(fields=["integration", "message_id"], name="outbox_unique_message"),
         ]
