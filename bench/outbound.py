@@ -1,6 +1,6 @@
 """Outbound benchmark: 100,000 stored contacts delivered to a Segment-compatible collector.
 
-    .venv/bin/python bench/outbound.py [--contacts 100000] [--workers 1]
+    .venv/bin/python bench/outbound.py [--contacts 100000] [--workers 2]
 
 On PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/switchyard_bench,
 created and migrated when missing); the contact, visitor and outbox tables are emptied first.
@@ -11,8 +11,8 @@ The contacts are stored as captured ones (a contact and the visitor it came from
 page and referrer included), set up before any clock runs.
 
 Switchyard: from `sync_segment` (queue every contact in bulk, then the workers send them)
-until the collector has every Grow identify. `--workers N` adds N-1 `process_due` processes
-beside it. Every message is a durable outbox row: its state, its attempt log and its sync run
+until the collector has every Grow identify. `--workers N` adds N-1 worker processes beside it
+(2 in all by default: a cluster's default `Q_WORKERS`; `--workers 1` measures one alone). Every message is a durable outbox row: its state, its attempt log and its sync run
 are written as it goes, so a crash loses nothing and a retry cannot duplicate.
 
 Baseline: what a user would otherwise write, timed in the same run: read the same contacts with
@@ -213,7 +213,7 @@ def run_baseline(integration, url: str, count: int) -> tuple[float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
     os.environ.setdefault("OUTBOUND_KICK_RETRIES", "false")
