@@ -407,6 +407,18 @@ class AffiliateBatch:
         self._remember_click(click)
         return None
 
+    def may_concern(self, *, order_id: str, visitor_ids: Iterable[str], code: str, coupon: str) -> bool:
+        """Whether an order can be an affiliate's at all: one of the buyer's ids has a click, or
+        its code or coupon is an affiliate's, or its order is a conversion already. Most orders
+        are nobody's: they are passed over without reading the rest of the order."""
+        if order_id in self.conversions or order_id not in self.loaded["orders"]:
+            return True
+        if any(visitor in self.clicks_by_visitor for visitor in visitor_ids):
+            return True
+        if code and (code.upper() not in self.loaded["codes"] or code.upper() in self.by_code):
+            return True
+        return bool(coupon) and (coupon.upper() not in self.loaded["coupons"] or coupon.upper() in self.coupons)
+
     def last_click(self, buyer: Buyer, at: datetime) -> Click | None:
         seen: dict[str, Click] = {}
         for visitor in buyer.ids:

@@ -330,19 +330,31 @@ class AffiliateOrders:
             message.warnings.append(warning)
 
     def order_completed(self, batch: WithAffiliates, message: InboxMessage) -> str | None:
-        order = order_from(properties_of(message))
+        properties = properties_of(message)
         contact = message.contact
+        ids = {message.user_id, message.anonymous_id}
+        if contact is not None:
+            ids.add(contact.user_id or "")
+            ids |= batch.buyer_ids.get(contact.pk, set())
+        ids.discard("")
+        code = properties.get("referral_code", properties.get("ref"))
+        coupon = properties.get("coupon")
+        order_id = properties.get("order_id", properties.get("orderId"))
+        if not batch.affiliates.may_concern(
+            order_id=str(order_id).strip()[:255] if isinstance(order_id, str | int) else "",
+            visitor_ids=ids,
+            code=str(code).strip() if isinstance(code, str | int) else "",
+            coupon=coupon.strip() if isinstance(coupon, str) else "",
+        ):
+            return None  # nobody's order: not worth reading further
+        order = order_from(properties)
         buyer = Buyer(
             user_id=message.user_id,
             anonymous_id=message.anonymous_id,
             email=clean_email(message.email) or "",
             contact=contact,
+            ids=ids,
         )
-        buyer.ids = {message.user_id, message.anonymous_id}
-        if contact is not None:
-            buyer.ids.add(contact.user_id or "")
-            buyer.ids |= batch.buyer_ids.get(contact.pk, set())
-        buyer.ids.discard("")
         return batch.affiliates.order_completed(order, buyer=buyer, at=message.timestamp, source_message_id=message.pk)
 
 
