@@ -91,6 +91,17 @@ def navigation(request: HttpRequest) -> list[dict]:
             ],
         },
         {
+            "title": "Surveys",
+            "items": [
+                _item("Campaigns", "campaign", "campaigns.campaign"),
+                _item("Responses", "reviews", "campaigns.surveyresponse"),
+                _item("Dispatches", "outgoing_mail", "campaigns.surveydispatch"),
+                _item("Notifications", "notifications", "campaigns.notificationrule"),
+                _item("Webhooks", "webhook", "campaigns.webhooksubscription"),
+                _item("Webhook deliveries", "send", "campaigns.delivery"),
+            ],
+        },
+        {
             "title": "Segment source",
             "items": [
                 _item("Outbound messages", "outbox", "integrations.outboxitem"),
