@@ -31,6 +31,11 @@ SURVEY_HTML = (
     "<p>About order {{ event.properties.order_id }}.</p>"
 )
 LOGO = "https://cdn.example.com/acme-logo.png"
+LOGO_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40"><rect width="160" height="40" rx="6" '
+    'fill="#4f46e5"/><text x="80" y="27" font-family="Arial" font-size="20" fill="#fff" text-anchor="middle">'
+    "ACME</text></svg>"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -168,6 +173,14 @@ def receiver():
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
             self.wfile.write(b"ok")
+
+        def do_GET(self):  # noqa: N802 - a logo for the survey pages
+            body = LOGO_SVG.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/svg+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
