@@ -43,12 +43,12 @@ def database_url() -> str:
 
 @pytest.fixture
 def cluster(tmp_path, smtp_server, live_server):
-    """`manage.py qcluster` with the production settings, mailing the local SMTP server, its
-    links pointing at the live server."""
+    """`manage.py qcluster` with the production settings (the engine alone: tests/campaigns/
+    live_settings.py), mailing the local SMTP server, its links pointing at the live server."""
     log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115 - closed with the process
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SETTINGS_MODULE": "tests.campaigns.live_settings",
         "ENV_FILE": "",
         "DEBUG": "false",
         "SECURE_SSL_REDIRECT": "false",
@@ -85,7 +85,9 @@ def wait_for(predicate, process, what: str, seconds: float = 90) -> None:
         if predicate():
             return
         time.sleep(0.2)
-    pytest.fail(f"{what} did not happen; the cluster said:\n{process.log_path.read_text(errors='replace')[-3000:]}")
+    sends = list(EmailSend.objects.values("status", "reason", "last_error", "attempts", "next_attempt_at"))
+    log = process.log_path.read_text(errors="replace")[-3000:]
+    pytest.fail(f"{what} did not happen; the sends: {sends}; the cluster said:\n{log}")
 
 
 def test_a_scheduled_email_arrives_once_and_its_one_click_link_unsubscribes(cluster, smtp_server, live_server):
