@@ -103,17 +103,23 @@ def envelope(messages: list[bytes], sent_at: str) -> bytes:
     return b'{"batch":[' + b",".join(messages) + b'],"sentAt":"' + sent_at.encode() + b'"}'
 
 
-def chunks(sizes: list[int]) -> list[tuple[int, int]]:
-    """(start, end) ranges of messages, in order, that fit one request each."""
-    ranges, start, total = [], 0, ENVELOPE_BYTES
-    for index, size in enumerate(sizes):
-        if index > start and (total + size + 1 > MAX_BATCH_BYTES or index - start >= MAX_BATCH_MESSAGES):
-            ranges.append((start, index))
-            start, total = index, ENVELOPE_BYTES
-        total += size + 1
-    if start < len(sizes):
-        ranges.append((start, len(sizes)))
-    return ranges
+class Chunker:
+    """Cuts messages, as they come, into requests under the limits: `add` says when the
+    messages so far make a full request (its range), `rest` gives the last one."""
+
+    def __init__(self) -> None:
+        self.start, self.total = 0, ENVELOPE_BYTES
+
+    def add(self, index: int, size: int) -> tuple[int, int] | None:
+        full = None
+        if index > self.start and (self.total + size + 1 > MAX_BATCH_BYTES or index - self.start >= MAX_BATCH_MESSAGES):
+            full = (self.start, index)
+            self.start, self.total = index, ENVELOPE_BYTES
+        self.total += size + 1
+        return full
+
+    def rest(self, count: int) -> tuple[int, int]:
+        return (self.start, count)
 
 
 def post_batch(*, endpoint: str, write_key: str, messages: list[bytes], retry_count: int = 0) -> Answer:

@@ -17,10 +17,10 @@ fail its neighbours. Each integration's share of the batch is a SyncRun with its
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,7 +38,6 @@ from integrations.outbound.rules import Facts, load_facts, skip_reason
 log = logging.getLogger(__name__)
 
 WORK_TYPE = "segment_outbox"
-MAX_PARALLEL = 8
 # Extra requests one integration may spend, per batch, splitting rejected requests in halves.
 MAX_SPLIT_REQUESTS = 24
 REQUEST_LOG_LIMIT = 50
@@ -55,6 +54,10 @@ class Plan:
     encoded: list[bytes]
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
+    poster: Poster = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poster = Poster(self)
 
 
 def send_outbox(items: list[OutboxItem]) -> dict[int, Outcome]:
@@ -68,39 +71,39 @@ def send_outbox(items: list[OutboxItem]) -> dict[int, Outcome]:
         groups[item.integration_id].append(item)
     integrations = Integration.objects.in_bulk(list(groups))
     plans = []
-    for integration_id, group in groups.items():
-        plan = prepare(integrations[integration_id], group, outcomes)
-        if plan is not None:
-            plans.append(plan)
-    if plans:
-        workers = min(len(plans), MAX_PARALLEL)
-        if workers == 1:
-            post_plan(plans[0])
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbound") as pool:
-                list(pool.map(post_plan, plans))
+    try:
+        for integration_id, group in groups.items():
+            plan = prepare(integrations[integration_id], group, outcomes)
+            if plan is not None:
+                plans.append(plan)
+    finally:
         for plan in plans:
-            outcomes.update(plan.outcomes)
+            plan.poster.close()  # waits for its last request
+    for plan in plans:
+        outcomes.update(plan.outcomes)
     runs_record(groups, integrations, outcomes, plans, started_at)
     kick_for_retries(outcomes)
     return outcomes
 
 
 def prepare(integration, group: list[OutboxItem], outcomes: dict[int, Outcome]) -> Plan | None:
-    """Apply the rules, order by person, build and size the messages; None when nothing is to post."""
+    """Apply the rules and build the messages in order; each request's worth goes to the
+    integration's poster as soon as it is full, so posting overlaps building. None when there
+    is nothing to post."""
     behaviour = integration.behaviour()
     facts = load_facts(integration, group)
     now = clock.now()
     waiting = earlier_queued(integration, group)
     write_key = behaviour.option("write_key") if integration.kind == "segment_source" else ""
-    to_send, encoded = [], []
+    plan: Plan | None = None
+    chunk = client.Chunker()
     for item in group:
         reason = skip_reason(behaviour, item, facts)
         if reason:
             item.status, item.error, item.response = OutboxStatus.SKIPPED, reason, ""
             outcomes[item.pk] = Outcome.skipped(reason)
             continue
-        first = waiting.get(item.person_key)
+        first = waiting.get(item.person_key) if item.type != "identify" else None
         if first is not None and first[0] < item.pk:
             delay = max((first[1] - now).total_seconds(), 0) + 1 if first[1] else 5
             outcomes[item.pk] = Outcome.failure(
@@ -118,17 +121,27 @@ def prepare(integration, group: list[OutboxItem], outcomes: dict[int, Outcome]) 
             outcomes[item.pk] = Outcome.failure(WorkError(item.error, permanent=True))
             continue
         item.payload = message
-        to_send.append(item)
-        encoded.append(data)
-    if not to_send:
-        return None
-    return Plan(integration, write_key, behaviour.option("endpoint"), to_send, encoded)
+        if plan is None:
+            plan = Plan(integration, write_key, behaviour.option("endpoint"), [], [])
+        full = chunk.add(len(plan.encoded), len(data))
+        if full is not None:
+            plan.poster.submit(*full)
+        plan.items.append(item)
+        plan.encoded.append(data)
+    if plan is not None:
+        plan.poster.submit(*chunk.rest(len(plan.encoded)))
+    return plan
 
 
 def earlier_queued(integration, group: list[OutboxItem]) -> dict[str, tuple[int, datetime | None]]:
     """Per person in the batch: their first queued item that is not in this batch (and when it
-    is due), if any. A later item of theirs waits for it."""
-    keys = {item.person_key for item in group}
+    is due), if any. A later item of theirs waits for it.
+
+    An identify never waits (it is what the others wait for), so a batch of identifies (a
+    backfill of contacts) needs no look-up at all."""
+    keys = {item.person_key for item in group if item.type != "identify"}
+    if not keys:
+        return {}
     pks = [item.pk for item in group]
     rows = (
         OutboxItem.objects.filter(integration_id=integration.pk, status=OutboxStatus.QUEUED, person_key__in=keys)
@@ -161,19 +174,47 @@ def fail(item: OutboxItem, failure_type: str, error: str, response: str) -> None
 
 
 # --- posting (threads: HTTP only, no database) -------------------------------------------------
-def post_plan(plan: Plan) -> None:
-    deadline = time.monotonic() + settings.OUTBOUND_INTEGRATION_BUDGET
-    sizes = [len(data) for data in plan.encoded]
-    ranges = client.chunks(sizes)
-    budget = {"splits": MAX_SPLIT_REQUESTS}
-    for position, (start, end) in enumerate(ranges):
-        if time.monotonic() > deadline:
-            _defer(plan, ranges[position:], "not sent: this integration's time in the batch ran out", 1.0)
+class Poster:
+    """Posts one integration's requests in order, from a thread of its own (HTTP only, no
+    database), while the batch goes on being built. It stops at the first retryable failure
+    (the later requests would fail too, and a person's later messages must not overtake
+    earlier ones) and when the integration's time in the batch runs out."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.ranges: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.deadline = 0.0
+        self.stopped: client.Answer | None = None
+        self.splits = {"splits": MAX_SPLIT_REQUESTS}
+
+    def submit(self, start: int, end: int) -> None:
+        if end <= start:
             return
-        stopped = _post_range(plan, start, end, budget)
-        if stopped is not None:
-            _defer(plan, ranges[position + 1 :], f"not sent: an earlier request failed ({stopped.describe()})", None)
-            return
+        if self.thread is None:
+            self.deadline = time.monotonic() + settings.OUTBOUND_INTEGRATION_BUDGET
+            self.thread = threading.Thread(target=self._run, name="outbound-poster", daemon=True)
+            self.thread.start()
+        self.ranges.put((start, end))
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.ranges.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        while (span := self.ranges.get()) is not None:
+            start, end = span
+            try:
+                if self.stopped is not None:
+                    _defer(self.plan, [span], f"not sent: an earlier request failed ({self.stopped.describe()})", None)
+                elif time.monotonic() > self.deadline:
+                    _defer(self.plan, [span], "not sent: this integration's time in the batch ran out", 1.0)
+                else:
+                    self.stopped = _post_range(self.plan, start, end, self.splits)
+            except Exception as error:  # noqa: BLE001 - the batch must learn of it, never hang
+                log.exception("posting to %s failed", self.plan.endpoint)
+                _defer(self.plan, [span], f"{type(error).__name__}: {error}", None)
 
 
 def _post_range(plan: Plan, start: int, end: int, budget: dict) -> client.Answer | None:
