@@ -61,6 +61,8 @@ AFFILIATE_FIELDS = (
     "updated_at",
 )
 CLICK_FIELDS = ("anonymous_id", "user_id", "linked_at")
+# What attribution reads of a click (not the referrer and browser, which it never needs).
+CLICK_LOADED = ("id", "affiliate_id", "click_id", "clicked_at", *CLICK_FIELDS)
 CONVERSION_FIELDS = (
     "commission",
     "reversed_commission",
@@ -161,7 +163,7 @@ class AffiliateBatch:
                 query |= Q(anonymous_id__in=new["visitors"]) | Q(user_id__in=new["visitors"])
             if new["click_ids"]:
                 query |= Q(click_id__in=new["click_ids"])
-            for click in Click.objects.filter(query):
+            for click in Click.objects.filter(query).only(*CLICK_LOADED):
                 self._remember_click(click)
         if new["coupons"]:
             for code, affiliate_id in Coupon.objects.filter(code__in=new["coupons"]).values_list(
@@ -466,9 +468,10 @@ class AffiliateBatch:
                 commission_for(commission_type="flat_order", value=Decimal(0), sku_rates={}, order=order)[1],
             )
         conversion = Conversion(
-            affiliate=affiliate,
-            offer=offer,
-            click=click,
+            # Ids where the rows exist (cheaper than assigning objects), objects where they are
+            # new in this chunk: flush() takes their ids once they are saved.
+            offer_id=offer.pk if offer is not None else None,
+            click_id=click.pk if click is not None else None,
             order_id=order.order_id,
             amount=order.amount,
             currency=order.currency,
@@ -480,12 +483,17 @@ class AffiliateBatch:
             buyer_user_id=buyer.user_id[:255],
             buyer_anonymous_id=buyer.anonymous_id[:255],
             buyer_email=(buyer.email or order.email)[:320],
-            buyer_contact=buyer.contact,
             source=self.source,
             source_message_id=source_message_id,
             order_at=at,
             created_at=clock.now(),
         )
+        for name, related in (("affiliate", affiliate), ("click", click), ("buyer_contact", buyer.contact)):
+            if related is not None:
+                if related.pk is not None:
+                    setattr(conversion, f"{name}_id", related.pk)
+                else:
+                    setattr(conversion, name, related)
         self.new_conversions.append(conversion)
         self.conversions[order.order_id] = conversion
         return None

@@ -204,8 +204,14 @@ class Conversion(models.Model):
     affiliate = models.ForeignKey(
         Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversions", db_index=False
     )
-    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversions")
-    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversions")
+    # Indexed by conversion_offer_due and conversion_click (only the rows that have one): every
+    # index is paid for by each order the drain records.
+    offer = models.ForeignKey(
+        Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversions", db_index=False
+    )
+    click = models.ForeignKey(
+        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversions", db_index=False
+    )
     # One order never yields two conversions.
     order_id = models.CharField(max_length=255, unique=True)
     amount = models.DecimalField(**MONEY, default=0)
@@ -243,12 +249,12 @@ class Conversion(models.Model):
             models.Index(fields=["status", "-created_at"], name="conversion_status"),
             models.Index(fields=["-created_at", "-id"], name="conversion_created"),
             models.Index(fields=["offer", "status", "created_at"], name="conversion_offer_due"),
-            models.Index(fields=["approved_at"], name="conversion_approved"),
+            models.Index(fields=["approved_at"], condition=Q(approved_at__isnull=False), name="conversion_approved_at"),
+            models.Index(fields=["click"], condition=Q(click__isnull=False), name="conversion_click"),
+            # An erasure finds the buyer's orders by contact, userId or email (the anonymousId is
+            # cleared with them, not searched: every order has the buyer's contact).
             models.Index(fields=["buyer_user_id"], condition=~Q(buyer_user_id=""), name="conversion_buyer_user"),
             models.Index(fields=["buyer_email"], condition=~Q(buyer_email=""), name="conversion_buyer_email"),
-            models.Index(
-                fields=["buyer_anonymous_id"], condition=~Q(buyer_anonymous_id=""), name="conversion_buyer_anon"
-            ),
         ]
 
     def __str__(self) -> str:

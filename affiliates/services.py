@@ -339,8 +339,6 @@ def affiliates_erase(
         Coupon.objects.filter(affiliate_id__in=affiliates).delete()
     ids = set(user_ids) | set(anonymous_ids)
     buyer = Q(buyer_contact_id__in=pks) | Q(buyer_user_id__in=user_ids) | Q(buyer_email__in=emails)
-    if anonymous_ids:
-        buyer |= Q(buyer_anonymous_id__in=anonymous_ids)
     Conversion.objects.filter(buyer).update(buyer_contact=None, buyer_user_id="", buyer_email="", buyer_anonymous_id="")
     if ids:
         Click.objects.filter(Q(anonymous_id__in=ids) | Q(user_id__in=ids)).update(

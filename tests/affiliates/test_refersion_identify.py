@@ -294,3 +294,20 @@ def test_an_erasure_by_any_kind_erases_the_affiliates_personal_data(refersion, s
     assert affiliate.status == "disabled"
     assert affiliate.erased_at is not None
     assert affiliate.contact is None
+
+
+def test_an_erased_buyer_leaves_their_orders_anonymised(segment_kind):
+    from tests.affiliates.conftest import track
+
+    make_affiliate("PETER", offer=make_offer())
+    apply(segment_kind, identify({"email": "buyer@example.com"}, user_id="buyer-1", ts="2024-01-01T00:00:00Z"))
+    order = {"order_id": "o-1", "total": 50, "currency": "EUR", "ref": "PETER", "email": "buyer@example.com"}
+    apply(segment_kind, track("Order Completed", order, message_id="oc", user_id="buyer-1", ts="2024-01-02T00:00:00Z"))
+    conversion = Conversion.objects.get()
+    assert (conversion.buyer_user_id, conversion.buyer_email) == ("buyer-1", "buyer@example.com")
+    delete = {"type": "delete", "userId": "buyer-1", "messageId": "del", "timestamp": "2024-01-03T00:00:00Z"}
+    (row,) = apply(segment_kind, delete)
+    assert row.status == "processed"
+    conversion.refresh_from_db()
+    assert (conversion.buyer_user_id, conversion.buyer_email, conversion.buyer_contact) == ("", "", None)
+    assert (conversion.amount, conversion.commission, conversion.currency) == (Decimal("50"), Decimal("5.00"), "EUR")
