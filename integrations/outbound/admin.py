@@ -174,12 +174,12 @@ class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
     def payload_json(self, item: OutboxItem) -> str:
         return pretty_json(item.payload)
 
-    @admin.action(description="Replay failed messages (a fresh retry window)")
+    @admin.action(description="Replay messages that did not go out (a fresh retry window)")
     def replay(self, request: HttpRequest, queryset: QuerySet[OutboxItem]) -> None:
         changed = items_replay(pks=queryset.values_list("pk", flat=True))
         self.message_user(
             request,
-            f"{changed} failed or cancelled message(s) queued to go out again now; others were left as they are.",
+            f"{changed} failed, cancelled or skipped message(s) queued to go out again now; others were left as they are.",
             messages.SUCCESS if changed else messages.WARNING,
         )
 
@@ -188,9 +188,9 @@ class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
         pk = parse_pk(str(object_id))
         item = get_object_or_404(OutboxItem, pk=pk if pk is not None else 0)
         back = HttpResponseRedirect(reverse("admin:integrations_outboxitem_change", args=[item.pk]))
-        if item.status not in (OutboxStatus.FAILED, OutboxStatus.CANCELLED):
+        if item.status not in (OutboxStatus.FAILED, OutboxStatus.CANCELLED, OutboxStatus.SKIPPED):
             self.message_user(
-                request, f"Only failed messages are replayed; this one is {item.status}.", messages.WARNING
+                request, f"Only messages that did not go out are replayed; this one is {item.status}.", messages.WARNING
             )
             return back
         if not confirmed(request):

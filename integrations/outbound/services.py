@@ -250,12 +250,16 @@ def integration_remove(*, integration, actor: str) -> int:
 
 
 def items_replay(*, pks: Iterable[int]) -> int:
-    """Failed or dead-lettered items go out again now, with a fresh retry window."""
+    """Failed (dead-lettered or rejected), cancelled or skipped items are due again now, with a
+    fresh retry window; the rules are applied again when they come due (a suppressed contact is
+    skipped again)."""
     from common.workqueue.services import items_retry_now
     from integrations.outbound.sending import WORK_TYPE
 
     failed = list(
-        OutboxItem.objects.filter(pk__in=list(pks), status__in=[OutboxStatus.FAILED, OutboxStatus.CANCELLED])
+        OutboxItem.objects.filter(
+            pk__in=list(pks), status__in=[OutboxStatus.FAILED, OutboxStatus.CANCELLED, OutboxStatus.SKIPPED]
+        )
         .exclude(source=OutboxSource.TEST)
         .values_list("pk", flat=True)
     )
