@@ -252,7 +252,13 @@ class SyncRunAdmin(ModelAdmin):
         if not count:
             return "0"
         return link(
-            changelist_url("integrations.outboxitem", run__id__exact=run.pk, status__exact=status), f"{count:,}"
+            changelist_url(
+                "integrations.outboxitem",
+                integration__id__exact=run.integration_id,
+                run__id__exact=run.pk,
+                status__exact=status,
+            ),
+            f"{count:,}",
         )
 
     @display(description="Sent", ordering="sent")

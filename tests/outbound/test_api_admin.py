@@ -132,7 +132,16 @@ def test_outbox_pages_and_replay(staff, collector):
     assert "rejected by the endpoint" in page and "told to fail" in page  # the error and Segment's answer
     assert staff.get(reverse("admin:integrations_outboxitem_changelist") + "?q=person0@example.com").status_code == 200
     run = SyncRun.objects.get()
-    assert staff.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).status_code == 200
+    page = staff.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).content.decode()
+    assert "told to fail" in page  # the request's answer in the run's log
+    runs = staff.get(reverse("admin:integrations_syncrun_changelist")).content.decode()
+    failed_link = (
+        reverse("admin:integrations_outboxitem_changelist")
+        + f"?integration__id__exact={source.pk}&amp;run__id__exact={run.pk}&amp;status__exact=failed"
+    )
+    assert failed_link in runs
+    listed = staff.get(failed_link.replace("&amp;", "&"))
+    assert listed.status_code == 200 and "person0@example.com" in listed.content.decode()
     collector.set(mode="ok")
     url = reverse("admin:integrations_outboxitem_replay_one", args=[item.pk])
     staff.post(url, {"confirm": "yes"})
