@@ -91,6 +91,16 @@ def navigation(request: HttpRequest) -> list[dict]:
             ],
         },
         {
+            "title": "Email and loops",
+            "items": [
+                _item("Loops", "all_inclusive", "campaigns.loop"),
+                _item("Enrolments", "how_to_reg", "campaigns.enrolment"),
+                _item("Email templates", "drafts", "campaigns.emailtemplate"),
+                _item("Email sends", "forward_to_inbox", "campaigns.emailsend"),
+                _item("Bounces and complaints", "unsubscribe", "campaigns.emailevent"),
+            ],
+        },
+        {
             "title": "Surveys",
             "items": [
                 _item("Campaigns", "campaign", "campaigns.campaign"),
