@@ -1,20 +1,3 @@
-"""Fixtures: a real Segment-compatible collector on 127.0.0.1, and the queue's retries left to
-the test (no timer kicks a background run)."""
+"""The outbound fixtures (a real collector; retries left to the test) serve the capture tests too."""
 
-from __future__ import annotations
-
-import pytest
-
-from integrations.outbound.collector import Collector
-from tests.outbound.support import WRITE_KEY
-
-
-@pytest.fixture(autouse=True)
-def _foreground(settings):
-    settings.OUTBOUND_KICK_RETRIES = False
-
-
-@pytest.fixture
-def collector():
-    with Collector(write_keys={WRITE_KEY}, seed=7) as running:
-        yield running
+from tests.outbound.conftest import _foreground, collector  # noqa: F401
