@@ -178,7 +178,9 @@ def send_test(*, integration) -> TestResult:
         claimed_at=now,
     )
     write_key = behaviour.option("write_key")
-    if not write_key:
+    if integration.settings.get("removed_at"):
+        answer = client.Answer(None, "", "the integration is removed: it sends nothing", None, now, 0)
+    elif not write_key:
         answer = client.Answer(None, "", "no Write Key is set on the integration", None, now, 0)
     else:
         answer = client.post_batch(

@@ -120,6 +120,9 @@ def test_send_test_and_remove_buttons_ask_first_and_say_what_they_did(staff, col
     assert set(OutboxItem.objects.exclude(source="test").values_list("status", flat=True)) == {OutboxStatus.CANCELLED}
     assert SyncRun.objects.filter(integration=source).exists()  # the history stays
     assert capture(staff, source, [event("page")]).status_code == 401
+    answer = staff.post(f"/api/v1/integrations/{source.pk}/send-test/").json()
+    assert answer["status_code"] is None and "removed" in answer["response"]
+    assert len(collector.messages) == 1  # only the test sent before the removal
 
 
 def test_outbox_pages_and_replay(staff, collector):
