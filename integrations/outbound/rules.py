@@ -49,6 +49,26 @@ def split(value: str) -> list[str]:
     return [part.strip().lower() for part in (value or "").split(",") if part.strip()]
 
 
+class Options:
+    """An integration's settings, each parsed once for a batch (the rules read them per item)."""
+
+    def __init__(self, behaviour) -> None:
+        self.behaviour = behaviour
+        self.integration = behaviour.integration
+        self._values: dict[str, object] = {}
+        self._lists: dict[str, list[str]] = {}
+
+    def option(self, name: str):
+        if name not in self._values:
+            self._values[name] = self.behaviour.option(name)
+        return self._values[name]
+
+    def wanted(self, name: str) -> list[str]:
+        if name not in self._lists:
+            self._lists[name] = split(self.option(name))
+        return self._lists[name]
+
+
 class Row:
     """A few columns of a row, as attributes: what the rules and the payloads read, without the
     cost of a model instance (a batch reads thousands)."""
@@ -158,7 +178,7 @@ def load_facts(integration, items: list[OutboxItem]) -> Facts:
     return facts
 
 
-def skip_reason(behaviour, item: OutboxItem, facts: Facts) -> str:
+def skip_reason(behaviour: Options, item: OutboxItem, facts: Facts) -> str:
     """Why `item` must not be sent, or "" when it goes."""
     integration = behaviour.integration
     if not integration.enabled:
@@ -197,10 +217,10 @@ def skip_reason(behaviour, item: OutboxItem, facts: Facts) -> str:
     return ""
 
 
-def filtered(behaviour, contact: ContactRow, visitor: VisitorRow | None) -> str:
+def filtered(behaviour: Options, contact: ContactRow, visitor: VisitorRow | None) -> str:
     """The first custom sync filter the contact does not pass, as a reason; "" when it passes."""
     for setting, label in FILTERS:
-        wanted = split(behaviour.option(setting))
+        wanted = behaviour.wanted(setting)
         if not wanted:
             continue
         value = _value_for(setting, contact, visitor)

@@ -33,7 +33,7 @@ from common.workqueue import Outcome, WorkError
 from integrations.outbound import client
 from integrations.outbound.models import FailureType, OutboxItem, OutboxSource, OutboxStatus, SyncRun, SyncTrigger
 from integrations.outbound.payloads import grow_group, grow_identify
-from integrations.outbound.rules import Facts, load_facts, skip_reason
+from integrations.outbound.rules import Facts, Options, load_facts, skip_reason
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def prepare(integration, group: list[OutboxItem], outcomes: dict[int, Outcome]) 
     """Apply the rules and build the messages in order; each request's worth goes to the
     integration's poster as soon as it is full, so posting overlaps building. None when there
     is nothing to post."""
-    behaviour = integration.behaviour()
+    behaviour = Options(integration.behaviour())
     facts = load_facts(integration, group)
     now = clock.now()
     waiting = earlier_queued(integration, group)
