@@ -50,7 +50,9 @@ def iso(moment: datetime | None) -> str | None:
     """2024-04-16T16:54:09.668Z, as the seed writes times."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def anonymous_id(email: str) -> str:
