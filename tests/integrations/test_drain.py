@@ -187,12 +187,13 @@ def test_drain_queries_do_not_grow_with_messages(segment):
             result = drain_inbox(max_seconds=30)
         assert result.processed == count
         counts[count] = (len(queries), result.chunks)
-    # Claim, preload, flush, wake-ups and status writes: a fixed handful a chunk (lane locks
-    # and the empty lanes probed at the end included), whatever its size; one query a row
-    # would add 19 a chunk at 150 messages, 56 at 450. (SQLite splits bulk updates at its
+    # Claim, preload, flush, wake-ups, status writes, and what the apps above do with a chunk's
+    # events (loops, surveys, affiliates: a query or two each): a fixed handful a chunk (lane
+    # locks and the empty lanes probed at the end included), whatever its size; one query a
+    # row would add 19 a chunk at 150 messages, 56 at 450. (SQLite splits bulk updates at its
     # 999-parameter limit, hence the headroom.)
     for queries, chunks in counts.values():
-        assert queries <= 44 * chunks
+        assert queries <= 60 * chunks
     # Three times the messages, the same chunks (a lane each on PostgreSQL), about the same queries.
     assert counts[450][1] == counts[150][1]
     assert counts[450][0] <= counts[150][0] * 1.25
