@@ -22,6 +22,7 @@ from django.db.models import Q
 from campaigns.loops.models import UNIT_MINUTES, DelayUnit
 from campaigns.surveys.scales import SCALES, scale_of
 from common import clock
+from common.workqueue.models import WorkItem, due_index
 
 
 class Metric(models.TextChoices):
@@ -191,8 +192,15 @@ class Reason(models.TextChoices):
 SURVEYING = (DispatchStatus.SCHEDULED, DispatchStatus.SENT, DispatchStatus.RESPONDED)
 
 
-class SurveyDispatch(models.Model):
-    """One matching trigger of a campaign, and what became of it."""
+class SurveyDispatch(WorkItem):
+    """One matching trigger of a campaign, and what became of it.
+
+    A dispatch that passes the trigger's rules is a work-queue row (the "survey_dispatch" type)
+    due at its survey's time; then it is checked again (campaign still live, the daily limit)
+    and hands its email to the engine. Skipped at the trigger, it is never queued. The queue
+    writes only its own fields: the status is the surveys' to write (a dispatch handed to the
+    engine may be marked sent by another worker before its batch is finished).
+    """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="dispatches", db_index=False)
     contact = models.ForeignKey(
@@ -222,10 +230,11 @@ class SurveyDispatch(models.Model):
     scanner = models.BooleanField(default=False, help_text="Every score was opened within a second: a link scanner.")
     created_at = models.DateTimeField(default=clock.now)
 
-    class Meta:
+    class Meta(WorkItem.Meta):
         verbose_name_plural = "survey dispatches"
         constraints = [models.UniqueConstraint(fields=["campaign", "trigger"], name="dispatch_campaign_trigger")]
         indexes = [
+            due_index("campaigns_surveydispatch_due"),
             # The throttles: a contact's recent surveys, any campaign. Serves the contact FK.
             models.Index(fields=["contact", "-due_at"], name="dispatch_contact_due"),
             # Lists newest first, by campaign or by status.

@@ -7,7 +7,8 @@
    sent; the rest waits here, so a send costs the sending worker one UPDATE.
 2. Settling: a scheduled dispatch whose email the engine skipped or failed before the surveys'
    own check saw it (unsubscribed, suppressed, bounced, cancelled by staff, a template error)
-   ends `skipped` with the matching reason, the engine's words in its note.
+   ends `skipped` with the matching reason, the engine's words in its note; one whose own
+   hand-over failed for good ends `skipped` as `failed`.
 3. Notification digests whose day or week is over.
 """
 
@@ -21,10 +22,10 @@ from django.db import transaction
 from campaigns.email.models import EmailSend, SendStatus
 from campaigns.email.services import email_sends_schedule_many
 from campaigns.notifications.services import digests_send
+from campaigns.surveys.dispatching import context_for
 from campaigns.surveys.models import CampaignReminder, DispatchStatus, Reason, SurveyDispatch, send_key
 from campaigns.surveys.results import surveyed_set
 from campaigns.surveys.stats import SENT, Tally
-from campaigns.surveys.triggers import context_for
 from common import clock
 from contacts.models import Contact, ListMembership
 
@@ -135,8 +136,14 @@ def dispatches_settle(*, limit: int = BATCH) -> int:
     changed = []
     for dispatch in rows:
         found = sends.get(send_key(dispatch.pk))
+        if found is None and dispatch.next_attempt_at is None and dispatch.finished_at is not None:
+            # Its own work failed for good (out of attempts): it never reached the engine.
+            dispatch.status, dispatch.reason = DispatchStatus.SKIPPED, Reason.FAILED
+            dispatch.note = f"could not be handed to the email engine: {dispatch.last_error}"[:300]
+            changed.append(dispatch)
+            continue
         if found is None or found[0] == SendStatus.SCHEDULED:
-            continue  # still queued (a backlog, a retry): the engine will get to it
+            continue  # still queued (a backlog, a retry): it will get there
         status, reason, sent_at = found
         if status == SendStatus.SENT or (status in (SendStatus.BOUNCED, SendStatus.COMPLAINED) and sent_at):
             dispatch.status, dispatch.sent_at, dispatch.followed_up = DispatchStatus.SENT, sent_at, False

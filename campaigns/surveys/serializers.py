@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import apps
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.audience import AudienceField
@@ -33,6 +34,7 @@ class EventNamesField(serializers.ListField):
             raise serializers.ValidationError(str(error)) from None
 
 
+@extend_schema_field({"type": "integer", "nullable": True})
 class IntegrationField(serializers.Field):
     """An inbound integration's id, or null for any (the model is looked up by name: campaigns
     sit below integrations and never import them)."""

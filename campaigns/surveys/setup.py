@@ -8,6 +8,9 @@ def ready() -> None:
     from campaigns.email.signals import email_bounced, email_sent
     from campaigns.surveys import receivers
     from campaigns.surveys.checks import autoresponder_send_check, reminder_send_check, survey_send_check
+    from campaigns.surveys.dispatching import WORK_TYPE as DISPATCH
+    from campaigns.surveys.dispatching import dispatches_due
+    from campaigns.surveys.models import SurveyDispatch
     from campaigns.surveys.runner import surveys_run
     from campaigns.webhooks.models import Delivery
     from campaigns.webhooks.sending import deliver
@@ -25,6 +28,17 @@ def ready() -> None:
     register_send_check("reminder", reminder_send_check)
     register_send_check("autoresponder", autoresponder_send_check)
     register_runner(receivers.RUNNER, surveys_run, label="survey follow-ups")
+    register(
+        WorkType(
+            DISPATCH,
+            SurveyDispatch,
+            batch_handler=dispatches_due,
+            label="survey dispatches",
+            batch_size=500,
+            max_attempts=8,
+        ),
+        replace=True,
+    )
     register(
         WorkType(
             WORK_TYPE,

@@ -2,12 +2,13 @@
 
 contacts.signals.events_recorded brings a chunk's tracks (or one app event) in one call.
 `survey_events_apply` reads the live campaigns (ready or active) once, matches names and
-integrations in memory, and only when something matches reads, one query each: dispatches
-already made for these triggers (a re-run chunk), the contacts, their suppressions, and their
-recent surveys. The rules (campaigns.surveys.rules) run in memory; every trigger becomes a
-dispatch row, inserted in one statement, and those that send get their survey email scheduled
-through the email engine in one more (key `survey:<dispatch id>`, so never twice). It runs
-inside the drain's transaction: a rolled-back chunk surveys nobody.
+integrations in memory, and only when something matches reads, one query each: the contacts,
+their suppressions and their recent surveys. The rules (campaigns.surveys.rules) run in
+memory; every trigger becomes a dispatch row, all inserted in one statement (a re-run chunk's
+rows are already there and are left alone: one dispatch per trigger and campaign). Those that
+survey are work-queue rows due at the survey's time (campaigns.surveys.dispatching makes the
+email then), so the drain pays for one insert. It runs inside the drain's transaction: a
+rolled-back chunk surveys nobody.
 
 The Promoter kind refuses a track whose userId was never identified before any event is
 recorded; it reports those triggers through `dispatches_not_identified`, which records them
@@ -17,15 +18,14 @@ for the matching campaigns with the reason `not_identified`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 
 from campaigns.audience import Audience
-from campaigns.email.services import email_sends_schedule_many
-from campaigns.surveys.links import survey_context, survey_token
+from campaigns.surveys import fastpath
+from campaigns.surveys.dispatching import WORK_TYPE
 from campaigns.surveys.models import (
     LIVE_STATUSES,
     SURVEYING,
@@ -34,24 +34,21 @@ from campaigns.surveys.models import (
     DispatchStatus,
     Reason,
     SurveyDispatch,
-    send_key,
 )
 from campaigns.surveys.rules import History, contact_limit, refusal
 from common import clock
 from common.bulk import bulk_insert
+from common.workqueue import kick_on_commit
 from contacts.hashing import email_md5
-from contacts.models import Contact, Suppression
 from contacts.signals import RecordedEvent
-
-CONTACT_FIELDS = ("id", "email", "user_id", "first_name", "last_name", "properties", "subscribed")
 
 
 @dataclass
 class Applied:
     """What one call did, for tests and logs."""
 
-    scheduled: list[SurveyDispatch] = field(default_factory=list)
-    skipped: list[SurveyDispatch] = field(default_factory=list)
+    scheduled: int = 0
+    skipped: int = 0
 
 
 def live_campaigns() -> list[Campaign]:
@@ -60,6 +57,21 @@ def live_campaigns() -> list[Campaign]:
 
 def event_json(name: str, properties: dict, timestamp: datetime) -> dict:
     return {"name": name, "properties": properties, "timestamp": timestamp.isoformat()}
+
+
+COLUMNS = (
+    "campaign_id",
+    "contact_id",
+    "user_id",
+    "trigger",
+    "event",
+    "event_at",
+    "status",
+    "reason",
+    "note",
+    "due_at",
+    "next_attempt_at",
+)
 
 
 @transaction.atomic
@@ -82,22 +94,13 @@ def survey_events_apply(*, events: list[RecordedEvent]) -> Applied:
         return applied
     now = clock.now()
     _activate({campaign.pk for _event, campaign in pairs}, now)
-    triggers = {f"event:{event.event_id}" for event, _campaign in pairs}
-    done = set(
-        SurveyDispatch.objects.filter(trigger__in=triggers, campaign_id__in={c.pk for c in campaigns}).values_list(
-            "campaign_id", "trigger"
-        )
-    )
-    pairs = [(e, c) for e, c in pairs if (c.pk, f"event:{e.event_id}") not in done]
-    if not pairs:
-        return applied
-    contact_ids = {event.contact_id for event, _campaign in pairs}
-    contacts = Contact.objects.only(*CONTACT_FIELDS).in_bulk(contact_ids)
+    contact_ids = sorted({event.contact_id for event, _campaign in pairs})
+    contacts = fastpath.contacts_read(contact_ids)
     suppressed = suppressions_of(contacts.values())
     history = recent_surveys(contact_ids, since=min(e.timestamp for e, _c in pairs) - _window(campaigns))
     audiences = {campaign.pk: Audience(campaign.audience) for campaign in campaigns}
 
-    rows: list[SurveyDispatch] = []
+    columns: dict[str, list] = {name: [] for name in COLUMNS}
     for event, campaign in pairs:
         contact = contacts.get(event.contact_id)
         at = event.timestamp + campaign.delay
@@ -110,53 +113,32 @@ def survey_events_apply(*, events: list[RecordedEvent]) -> Applied:
             at=at,
             sample_key=(str(event.contact_id), event.name, event.timestamp),
         )
-        dispatch = SurveyDispatch(
-            campaign=campaign,
-            contact_id=event.contact_id if contact is not None else None,
-            user_id=(contact.user_id or "") if contact is not None else "",
-            trigger=f"event:{event.event_id}",
-            event=event_json(event.name, event.properties, event.timestamp),
-            event_at=event.timestamp,
-            created_at=now,
-        )
         if why is None:
-            dispatch.status, dispatch.due_at = DispatchStatus.SCHEDULED, at
-            dispatch._contact = contact
             history.add(contact.pk, campaign.pk, at)
-            applied.scheduled.append(dispatch)
+            status, reason, note, due = DispatchStatus.SCHEDULED, "", "", at
+            applied.scheduled += 1
         else:
-            dispatch.status, dispatch.reason, dispatch.note = DispatchStatus.SKIPPED, why.reason, why.note[:300]
-            applied.skipped.append(dispatch)
-        rows.append(dispatch)
-    bulk_insert(SurveyDispatch, rows)  # one statement; sets the pks the send keys need
-    surveys_schedule(applied.scheduled)
+            status, reason, note, due = DispatchStatus.SKIPPED, why.reason, why.note[:300], None
+            applied.skipped += 1
+        for name, value in (
+            ("campaign_id", campaign.pk),
+            ("contact_id", event.contact_id if contact is not None else None),
+            ("user_id", (contact.user_id or "") if contact is not None else ""),
+            ("trigger", f"event:{event.event_id}"),
+            ("event", event_json(event.name, event.properties, event.timestamp)),
+            ("event_at", event.timestamp),
+            ("status", status),
+            ("reason", reason),
+            ("note", note),
+            ("due_at", due),
+            ("next_attempt_at", due),
+        ):
+            columns[name].append(value)
+    # One statement; a re-run chunk's triggers are there already and are left as they were.
+    fastpath.insert_columns(SurveyDispatch, columns, defaults=SurveyDispatch(created_at=now))
+    if applied.scheduled:
+        kick_on_commit(WORK_TYPE)
     return applied
-
-
-def surveys_schedule(dispatches: list[SurveyDispatch]) -> int:
-    """Each scheduled dispatch's survey email, in one insert (its key makes it once)."""
-    return email_sends_schedule_many(
-        sends=[
-            {
-                "contact": dispatch._contact,
-                "template": dispatch.campaign.template,
-                "purpose": "survey",
-                "due_at": dispatch.due_at,
-                "key": send_key(dispatch.pk),
-                "event": dispatch.event,
-                "extra_context": {"survey": context_for(dispatch)},
-                "reply_to": dispatch.campaign.reply_to,
-                "origin": f"survey {dispatch.campaign.name!r}"[:200],
-            }
-            for dispatch in dispatches
-        ]
-    )
-
-
-def context_for(dispatch: SurveyDispatch) -> dict:
-    campaign = dispatch.campaign
-    token = survey_token(dispatch_id=dispatch.pk, due_at=dispatch.due_at)
-    return survey_context(scale=campaign.scale, question=campaign.question, campaign_id=campaign.pk, token=token)
 
 
 def _activate(campaign_ids: set[int], now: datetime) -> None:
@@ -175,20 +157,13 @@ def _window(campaigns: Iterable[Campaign]) -> timedelta:
 def recent_surveys(contact_ids: Iterable[int], *, since: datetime) -> History:
     """The contacts' surveys (scheduled, sent or answered) from `since` on, in one query."""
     history = History()
-    ids = list(contact_ids)
-    if not ids:
-        return history
-    rows = (
-        SurveyDispatch.objects.filter(contact_id__in=ids, status__in=SURVEYING)
-        .filter(Q(due_at__gte=since) | Q(sent_at__gte=since))
-        .values_list("contact_id", "campaign_id", "due_at", "sent_at")
-    )
+    rows = fastpath.surveys_read(SurveyDispatch, list(contact_ids), tuple(SURVEYING), since)
     for contact_id, campaign_id, due_at, sent_at in rows:
         history.add(contact_id, campaign_id, sent_at or due_at)
     return history
 
 
-def suppressions_of(contacts: Iterable[Contact]) -> dict[int, str]:
+def suppressions_of(contacts: Iterable) -> dict[int, str]:
     """{contact id: the reason of a suppression of their address or userId}, in one query.
     An erasure, bounce or complaint wins over an unsubscribe."""
     contacts = list(contacts)
@@ -197,10 +172,7 @@ def suppressions_of(contacts: Iterable[Contact]) -> dict[int, str]:
     if not by_md5 and not by_user:
         return {}
     found: dict[int, str] = {}
-    rows = Suppression.objects.filter(Q(email_md5__in=list(by_md5)) | Q(user_id__in=list(by_user))).values_list(
-        "email_md5", "user_id", "reason"
-    )
-    for md5, user_id, reason in rows:
+    for md5, user_id, reason in fastpath.suppressions_read(list(by_md5), list(by_user)):
         for pk in (by_md5.get(md5), by_user.get(user_id)):
             if pk is not None and found.get(pk) in (None, "unsubscribed"):
                 found[pk] = reason

@@ -112,7 +112,7 @@ def inbound(db):
 
 
 def run_work(*types: str):
-    return run_due(types=list(types or ["email_send", "surveys", "webhook"]), max_seconds=30)
+    return run_due(types=list(types or ["survey_dispatch", "email_send", "surveys", "webhook"]), max_seconds=30)
 
 
 def dispatches(**filters) -> list[SurveyDispatch]:

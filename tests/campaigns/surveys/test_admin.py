@@ -31,7 +31,7 @@ def answered(inbound, frozen, receiver):
     inbound.identify("bob")
     inbound.track(user_id="ada")
     inbound.track(user_id="bob", when=frozen.advance(60))  # second one: the same campaign, another person
-    run_work("email_send", "surveys")
+    run_work("survey_dispatch", "email_send", "surveys")
     WebhookSubscription.objects.create(url=f"{receiver.url}/hooks", events=["response.created"])
     NotificationRule.objects.create(name="CX", channel="email", emails="cx@acme.example", events=["detractor"])
     for dispatch, score in zip(SurveyDispatch.objects.order_by("pk"), (3, 10), strict=True):

@@ -159,7 +159,7 @@ def test_metrics_dispatches_and_responses(staff, inbound, frozen):
     inbound.identify("plain", vip=False)
     inbound.track(user_id="vip")
     inbound.track(user_id="plain")
-    run_work("email_send", "surveys")
+    run_work("survey_dispatch", "email_send", "surveys")
     vip = SurveyDispatch.objects.get(contact__user_id="vip")
     response_record(dispatch_id=vip.pk, score=6, comment='=HYPERLINK("http://evil")')
 
@@ -210,7 +210,7 @@ def test_the_metric_cannot_change_once_answered(staff, inbound, frozen):
     campaign = make_campaign()
     inbound.identify("u1")
     inbound.track(user_id="u1")
-    run_work("email_send", "surveys")
+    run_work("survey_dispatch", "email_send", "surveys")
     response_record(dispatch_id=SurveyDispatch.objects.get().pk, score=8)
     answer = api(staff, "patch", f"/api/v1/campaigns/{campaign.pk}/", {"metric": "csat"})
     assert answer.status_code == 400 and "metric" in answer.json()

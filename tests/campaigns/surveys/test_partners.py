@@ -8,7 +8,7 @@ import pytest
 
 from campaigns.surveys.models import SurveyDispatch
 from contacts.models import Contact, PropertyDefinition
-from tests.campaigns.surveys.conftest import make_campaign, survey_sends
+from tests.campaigns.surveys.conftest import make_campaign, run_work, survey_sends
 from tests.kinds.conftest import apply, fixture
 from tests.kinds.test_partner_fixtures import statuses
 
@@ -47,6 +47,7 @@ def test_promoter_surveys_an_identified_user_and_records_the_unidentified(kind):
     assert (unknown.status, unknown.reason, unknown.contact) == ("skipped", "not_identified", None)
     assert "'p-unknown' was not identified before" in unknown.note
     assert unknown.event["name"] == "Order Delivered"
+    run_work("survey_dispatch")
     assert [s.to for s in survey_sends()] == ["nps@example.com"]
     campaign.refresh_from_db()
     assert campaign.status == "active"

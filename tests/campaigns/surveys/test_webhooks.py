@@ -33,7 +33,7 @@ def answered(inbound, frozen):
         contact = inbound.identify(user_id)
         inbound.track(user_id=user_id)
         mail.outbox.clear()
-        run_work("email_send", "surveys")
+        run_work("survey_dispatch", "email_send", "surveys")
         [message] = [m for m in outbox() if m.to == [contact.email]]
         link = urlsplit(score_links(message.alternatives[0][0])[score])
         Client().post(link.path, {"score": str(score), "comment": comment})
