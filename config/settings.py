@@ -236,6 +236,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Served from our own static files: the docs page works without internet access.
+    # Several models have a `reason` with choices of their own: name each enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "SuppressionReasonEnum": "contacts.models.SuppressionReason",
+        "DispatchReasonEnum": "campaigns.surveys.models.Reason",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
