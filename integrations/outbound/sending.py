@@ -17,7 +17,9 @@ fail its neighbours. Each integration's share of the batch is a SyncRun with its
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -309,7 +311,7 @@ def runs_record(groups, integrations, outcomes, plans, started_at) -> None:
     points at it (written with the items' own state when the queue finishes the batch)."""
     requests = {plan.integration.pk: plan.requests for plan in plans}
     now = clock.now()
-    worker = threading.current_thread().name[:100]
+    worker = f"{socket.gethostname()[:60]}:{os.getpid()}"
     for integration_id, group in groups.items():
         counts = {"sent": 0, "failed": 0, "skipped": 0, "queued": 0}
         for item in group:
