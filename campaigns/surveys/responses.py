@@ -108,7 +108,8 @@ def response_record(
     scale = scale_of(campaign.metric)
     if not scale.valid(score):
         raise ResponseError("score", f"score must be a whole number from {scale.low} to {scale.high}")
-    comment = None if comment is None else comment.strip()[:5000]
+    # A NUL cannot be stored (PostgreSQL text); nobody types one on purpose.
+    comment = None if comment is None else comment.replace("\x00", "").strip()[:5000]
     now = clock.now()
     response = SurveyResponse.objects.filter(dispatch=dispatch).select_related("campaign").first()
     tally = Tally()

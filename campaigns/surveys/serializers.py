@@ -35,6 +35,15 @@ class EventNamesField(serializers.ListField):
 
 
 @extend_schema_field({"type": "integer", "nullable": True})
+class ListIdField(serializers.SlugRelatedField):
+    """A mailing list by its list_id; text the database cannot hold (a NUL) names no list."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="(a value with a NUL character)")
+        return super().to_internal_value(data)
+
+
 class IntegrationField(serializers.Field):
     """An inbound integration's id, or null for any (the model is looked up by name: campaigns
     sit below integrations and never import them)."""
@@ -73,7 +82,7 @@ class CampaignSerializer(serializers.Serializer):
     trigger_events = EventNamesField(required=False, default=list)
     template = serializers.PrimaryKeyRelatedField(queryset=EmailTemplate.objects.all())
     question = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    contact_list = serializers.SlugRelatedField(
+    contact_list = ListIdField(
         slug_field="list_id", queryset=MailingList.objects.all(), required=False, allow_null=True, default=None
     )
     reply_to = serializers.EmailField(max_length=320, required=False, allow_blank=True, default="")

@@ -215,3 +215,27 @@ def test_the_metric_cannot_change_once_answered(staff, inbound, frozen):
     answer = api(staff, "patch", f"/api/v1/campaigns/{campaign.pk}/", {"metric": "csat"})
     assert answer.status_code == 400 and "metric" in answer.json()
     assert SurveyResponse.objects.get().score == 8
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"template": 2**70}, "template"),
+        ({"reminders": [{"delay_minutes": 60, "template": 2**70}]}, "reminders"),
+        ({"contact_list": "a\x00b"}, "contact_list"),
+        ({"integration": 2**70}, "integration"),
+        ({"trigger_events": ["a\x00b"]}, "trigger_events"),
+        ({"reply_to": "a\x00@example.com"}, "reply_to"),
+    ],
+)
+def test_hostile_values_are_a_400_not_a_server_error(staff, change, field):
+    body = {"name": "Hostile", "template": survey_template().pk, **change}
+    answer = api(staff, "post", "/api/v1/campaigns/", body)
+    assert answer.status_code == 400, answer.content
+    assert field in answer.json()
+    for path in ("/api/v1/campaigns/2305843009213693952/", "/api/v1/survey-responses/99999999999999999999/"):
+        assert api(staff, "get", path).status_code == 404
+    hook = api(
+        staff, "post", "/api/v1/webhooks/", {"url": "https://a\x00.example.com/", "events": ["response.created"]}
+    )
+    assert hook.status_code == 400 and "url" in hook.json()

@@ -99,6 +99,14 @@ def test_the_script_commits_the_score_alone_and_keeps_the_comment(surveyed):
     assert (response.score, response.comment, response.via) == (8, "Good", "script")
 
 
+def test_a_comment_with_a_nul_or_too_long_is_kept_as_far_as_it_can_be(surveyed):
+    campaign, contact, dispatch, links = surveyed()
+    assert post(links[9], score="9", comment="fine\x00 thanks").status_code == 200
+    assert SurveyResponse.objects.get().comment == "fine thanks"
+    post(links[9], score="9", comment="x" * 6000)
+    assert len(SurveyResponse.objects.get().comment) == 5000
+
+
 def test_bad_scores_get_a_400_naming_the_field(surveyed):
     campaign, contact, dispatch, links = surveyed()
     for bad in ("11", "-1", "nine", "", "١"):
