@@ -43,7 +43,7 @@ from affiliates.models import (
     Offer,
 )
 from affiliates.orders import rates_of
-from affiliates.selectors import commission_totals, money_text, payouts, referral_quality, weekly
+from affiliates.selectors import commission_totals, money_string, money_text, payouts, referral_quality, weekly
 from affiliates.services import (
     affiliate_create,
     affiliate_update,
@@ -817,11 +817,11 @@ def _payouts_csv(rows, since: date, last: date) -> HttpResponse:
                 _cell(row.affiliate),
                 row.referral_code,
                 row.currency,
-                row.approved,
+                money_string(row.approved),
                 row.approved_count,
-                row.pending,
+                money_string(row.pending),
                 row.pending_count,
-                row.reversed,
+                money_string(row.reversed),
             ]
         )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")

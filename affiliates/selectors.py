@@ -23,6 +23,13 @@ REFERRED = (ConversionStatus.PENDING, ConversionStatus.APPROVED, ConversionStatu
 NPS_PROPERTY = "nps_score"
 
 
+def money_string(value) -> str:
+    """A decimal with two places, or more only when it has them: '20.00', '12.3456'."""
+    value = Decimal(value or 0)
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents if value == cents else value.normalize())
+
+
 def money_text(by_currency: dict[str, Decimal]) -> str:
     """'12.50 EUR + 3.00 USD', or '0' when empty."""
     parts = [

@@ -204,9 +204,9 @@ def test_payouts_per_affiliate_and_month_with_a_csv_export(staff, program):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     by_currency = {r["currency"]: r for r in rows}
-    assert by_currency["EUR"]["approved_commission"] == "20.0000"
-    assert by_currency["EUR"]["pending_commission"] == "10.0000"
-    assert by_currency["USD"]["approved_commission"] == "5.0000"
+    assert by_currency["EUR"]["approved_commission"] == "20.00"
+    assert by_currency["EUR"]["pending_commission"] == "10.00"
+    assert by_currency["USD"]["approved_commission"] == "5.00"
     assert {r["referral_code"] for r in rows} == {"PETER"}
     assert get(staff, url + "?from=garbage").count("Months are YYYY-MM") == 1
 
