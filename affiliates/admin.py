@@ -47,7 +47,9 @@ from affiliates.selectors import commission_totals, money_string, money_text, pa
 from affiliates.services import (
     affiliate_create,
     affiliate_update,
+    affiliates_link_contacts,
     affiliates_set_status,
+    contact_affiliates_link,
     conversions_approve,
     conversions_deny,
 )
@@ -441,6 +443,7 @@ class AffiliateAdmin(ModelAdmin):
 
     @display(description="Contact")
     def contact_link(self, affiliate: Affiliate) -> str:
+        affiliates_link_contacts([affiliate])
         if affiliate.contact_id is None:
             return "no contact with this email or userId yet"
         return link(reverse("admin:contacts_contact_change", args=[affiliate.contact_id]), affiliate.contact)
@@ -902,6 +905,11 @@ class ContactAffiliateInline(TabularInline):
     readonly_fields = fields
     verbose_name_plural = "affiliate"
     tab = True
+
+    def get_formset(self, request, obj=None, **kwargs):
+        if obj is not None:
+            contact_affiliates_link(obj)  # an affiliate added before this contact existed
+        return super().get_formset(request, obj, **kwargs)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

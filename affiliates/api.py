@@ -22,6 +22,7 @@ from affiliates.services import (
     AffiliateError,
     affiliate_create,
     affiliate_update,
+    affiliates_link_contacts,
     conversions_approve,
     conversions_deny,
 )
@@ -64,6 +65,12 @@ class AffiliateViewSet(
             if email:
                 queryset = queryset.filter(email=email.strip().lower())
         return queryset
+
+    def get_serializer(self, *args, **kwargs):
+        # Affiliates on the page whose contact appeared since are linked first: one query.
+        if args and "data" not in kwargs and isinstance(args[0], list | Affiliate):
+            affiliates_link_contacts(args[0] if isinstance(args[0], list) else [args[0]])
+        return super().get_serializer(*args, **kwargs)
 
     def _answer(self, call, code=status.HTTP_200_OK, **kwargs) -> Response:
         try:

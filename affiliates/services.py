@@ -62,6 +62,41 @@ def contact_for(*, email: str | None, user_id: str | None) -> Contact | None:
     return None
 
 
+def affiliates_link_contacts(affiliates: Iterable[Affiliate]) -> int:
+    """Link affiliates without a contact to the contact with their userId or email, if one has
+    appeared since (a contact made later by another integration or by staff). One query for the
+    lot, and a write only for those found. Returns how many were linked."""
+    unlinked = [a for a in affiliates if a.contact_id is None and (a.email or a.user_id)]
+    if not unlinked:
+        return 0
+    user_ids = {a.user_id for a in unlinked if a.user_id}
+    emails = {a.email for a in unlinked if a.email}
+    found = Contact.objects.filter(Q(user_id__in=user_ids) | Q(email__in=emails)).only("pk", "user_id", "email")
+    by_user = {c.user_id: c for c in found if c.user_id}
+    by_email = {c.email: c for c in found if c.email}
+    linked = []
+    for affiliate in unlinked:
+        contact = by_user.get(affiliate.user_id) or by_email.get(affiliate.email)
+        if contact is not None:
+            affiliate.contact_id = contact.pk
+            linked.append(affiliate)
+    if linked:
+        Affiliate.objects.bulk_update(linked, ["contact"])
+    return len(linked)
+
+
+def contact_affiliates_link(contact: Contact) -> int:
+    """The contact's page: affiliates with its userId or email that are not linked yet."""
+    query = Q()
+    if contact.user_id:
+        query |= Q(user_id=contact.user_id)
+    if contact.email:
+        query |= Q(email=contact.email)
+    if not query:
+        return 0
+    return Affiliate.objects.filter(query, contact__isnull=True, erased_at__isnull=True).update(contact=contact)
+
+
 def _unique_code() -> str:
     code = code_new()
     while Affiliate.objects.filter(referral_code=code).exists():

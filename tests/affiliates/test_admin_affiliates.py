@@ -235,3 +235,12 @@ def test_every_affiliates_page_opens(staff, program):
     html = get(staff, reverse("admin:index"))
     assert reverse("admin:affiliates_conversion_payouts_page") in html
     assert clock.now()
+
+
+def test_the_contact_page_links_an_affiliate_added_before_the_contact(staff, db):
+    affiliate = make_affiliate("EARLY", email="early@example.com")
+    contact = Contact.objects.create(email="early@example.com")
+    html = get(staff, reverse("admin:contacts_contact_change", args=[contact.pk]))
+    assert reverse("admin:affiliates_affiliate_change", args=[affiliate.pk]) in html
+    affiliate.refresh_from_db()
+    assert affiliate.contact == contact

@@ -230,3 +230,14 @@ def test_conversions_are_read_only(api):
 
 def test_the_api_needs_staff(db):
     assert APIClient().get("/api/v1/affiliates/").status_code in (401, 403)
+
+
+def test_a_contact_that_appears_later_is_linked(api, segment_kind):
+    from tests.affiliates.conftest import apply, identify
+
+    created = api.post("/api/v1/affiliates/", {"email": "late@example.com"}, format="json").json()
+    assert created["contact"] is None
+    apply(segment_kind, identify({"email": "LATE@example.com"}, user_id="late-1"))
+    contact = Contact.objects.get(user_id="late-1")
+    assert api.get(f"/api/v1/affiliates/{created['id']}/").json()["contact"] == contact.pk
+    assert api.get("/api/v1/affiliates/").json()["results"][0]["contact"] == contact.pk
