@@ -311,3 +311,35 @@ def test_an_erased_buyer_leaves_their_orders_anonymised(segment_kind):
     conversion.refresh_from_db()
     assert (conversion.buyer_user_id, conversion.buyer_email, conversion.buyer_contact) == ("", "", None)
     assert (conversion.amount, conversion.commission, conversion.currency) == (Decimal("50"), Decimal("5.00"), "EUR")
+
+
+def test_create_integration_takes_the_refersion_settings(db):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    from integrations.models import Integration
+
+    offer = make_offer()
+    out = io.StringIO()
+    call_command(
+        "create_integration",
+        "--kind",
+        "refersion",
+        "--name",
+        "Refersion",
+        "--set",
+        "affiliate_status=active",
+        "--set",
+        f"offer={offer.pk}",
+        stdout=out,
+    )
+    printed = json.loads(out.getvalue())
+    assert printed["kind"] == "refersion" and "." in printed["api_key"]
+    behaviour = Integration.objects.get(pk=printed["id"]).behaviour()
+    assert (behaviour.option("affiliate_status"), behaviour.option("offer")) == ("active", offer.pk)
+    with pytest.raises(CommandError, match="affiliate_status must be one of pending, active"):
+        call_command("create_integration", "--kind", "refersion", "--name", "R2", "--set", "affiliate_status=denied")
+    with pytest.raises(CommandError, match="offer must be a whole number"):
+        call_command("create_integration", "--kind", "refersion", "--name", "R3", "--set", "offer=spring")
