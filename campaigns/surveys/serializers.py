@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.apps import apps
 from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.audience import AudienceField
@@ -44,6 +45,7 @@ class ListIdField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "integer", "nullable": True, "description": "An inbound integration's id, or null."})
 class IntegrationField(serializers.Field):
     """An inbound integration's id, or null for any (the model is looked up by name: campaigns
     sit below integrations and never import them)."""
