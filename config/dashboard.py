@@ -97,7 +97,7 @@ def navigation(request: HttpRequest) -> list[dict]:
                 _item("Enrolments", "how_to_reg", "campaigns.enrolment"),
                 _item("Email templates", "drafts", "campaigns.emailtemplate"),
                 _item("Email sends", "forward_to_inbox", "campaigns.emailsend"),
-                _item("Bounces and complaints", "unsubscribe", "campaigns.emailevent"),
+                _item("Bounces and complaints", "mark_email_unread", "campaigns.emailevent"),
             ],
         },
         {
