@@ -20,6 +20,13 @@ class StepSerializer(serializers.Serializer):
     )
     template = serializers.PrimaryKeyRelatedField(queryset=EmailTemplate.objects.all())
 
+    def validate(self, attrs: dict) -> dict:
+        # A PATCH validates partially, nested steps included: a step still needs both fields.
+        missing = {name: "This field is required." for name in ("delay_minutes", "template") if name not in attrs}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return attrs
+
 
 class StatsSerializer(serializers.Serializer):
     started = serializers.IntegerField()

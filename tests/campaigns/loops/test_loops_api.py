@@ -202,3 +202,15 @@ def test_nul_characters_are_refused_naming_the_field(api, template, field, value
     response = api.post("/api/v1/loops/", body(template(), **{field: value}), format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_patched_step_without_its_delay_or_template_is_a_400_naming_it(api, template):
+    """A PATCH validates partially, steps included; a step missing a field once answered 500."""
+    welcome = template()
+    loop = api.post("/api/v1/loops/", body(welcome), format="json").json()
+    response = api.patch(f"/api/v1/loops/{loop['id']}/", {"steps": [{"template": welcome.pk}]}, format="json")
+    assert response.status_code == 400, response.content
+    assert "delay_minutes" in str(response.json()["steps"])
+    response = api.patch(f"/api/v1/loops/{loop['id']}/", {"steps": [{"delay_minutes": 5}]}, format="json")
+    assert response.status_code == 400, response.content
+    assert "template" in str(response.json()["steps"])
