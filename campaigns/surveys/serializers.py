@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.apps import apps
 from drf_spectacular.utils import extend_schema_field
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.audience import AudienceField
@@ -35,7 +34,6 @@ class EventNamesField(serializers.ListField):
             raise serializers.ValidationError(str(error)) from None
 
 
-@extend_schema_field({"type": "integer", "nullable": True})
 class ListIdField(serializers.SlugRelatedField):
     """A mailing list by its list_id; text the database cannot hold (a NUL) names no list."""
 
