@@ -28,6 +28,15 @@ class StepSerializer(serializers.Serializer):
         return attrs
 
 
+class ListIdField(serializers.SlugRelatedField):
+    """A mailing list by its list_id. PostgreSQL cannot compare text holding NUL: refuse it here."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            raise serializers.ValidationError("A list id cannot contain NUL (\\u0000).")
+        return super().to_internal_value(data)
+
+
 class StatsSerializer(serializers.Serializer):
     started = serializers.IntegerField()
     emailed = serializers.IntegerField()
@@ -53,7 +62,7 @@ class LoopSerializer(serializers.Serializer):
     exit_events = EventNamesField(required=False, default=list)
     reentry = serializers.ChoiceField(choices=Reentry.values, required=False, default=Reentry.ONCE)
     reentry_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True, default=None)
-    mailing_list = serializers.SlugRelatedField(
+    mailing_list = ListIdField(
         slug_field="list_id", queryset=MailingList.objects.all(), required=False, allow_null=True, default=None
     )
     audience = AudienceField(default=dict)

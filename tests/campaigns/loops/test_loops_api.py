@@ -214,3 +214,9 @@ def test_a_patched_step_without_its_delay_or_template_is_a_400_naming_it(api, te
     response = api.patch(f"/api/v1/loops/{loop['id']}/", {"steps": [{"delay_minutes": 5}]}, format="json")
     assert response.status_code == 400, response.content
     assert "template" in str(response.json()["steps"])
+
+
+def test_a_list_id_with_a_nul_character_is_a_400_naming_the_field(api):
+    response = api.post("/api/v1/loops/", {"name": "L", "mailing_list": "news\x00"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "mailing_list" in response.json()
