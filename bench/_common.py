@@ -167,3 +167,34 @@ def event_properties(n: int, rng: random.Random) -> dict:
         "campaign": "bench",
         "step": rng.randrange(1, 5),
     }
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a server a benchmark starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def counting_smtp_server(port: int, accepted, ready) -> None:
+    """A local SMTP server that accepts every message and counts it in `accepted` (a shared
+    multiprocessing Value); sets `ready` once listening. Run it in a process of its own."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Counter:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            with accepted.get_lock():
+                accepted.value += 1
+            return "250 2.0.0 Ok: queued"
+
+    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        asyncio.run(asyncio.Event().wait())
+    finally:
+        controller.stop()

@@ -31,13 +31,12 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import smtplib  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, machine_line, setup_django, truncate  # noqa: E402
+from bench._common import ROOT, Report, bench_env, counting_smtp_server, free_port, machine_line, setup_django, truncate  # noqa: E402
 
 HTML = """<style>
   h1 { font-size: 22px; color: #111827; margin: 0 0 16px; }
@@ -67,32 +66,6 @@ HTML = """<style>
 
 
 # --- the SMTP server, in its own process ---------------------------------------------------------
-def serve(port: int, accepted, ready) -> None:
-    import asyncio
-
-    from aiosmtpd.controller import Controller
-
-    class Counter:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            with accepted.get_lock():
-                accepted.value += 1
-            return "250 2.0.0 Ok: queued"
-
-    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        asyncio.run(asyncio.Event().wait())
-    finally:
-        controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(accepted, count: int, processes=(), timeout: float = 600) -> float:
     """When the server has accepted `count` in all (or the workers are gone, or time is up)."""
     deadline = time.monotonic() + timeout
@@ -278,7 +251,7 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     accepted, ready = context.Value("q", 0), context.Event()
     connection.close()
-    server = context.Process(target=serve, args=(port, accepted, ready), daemon=True)
+    server = context.Process(target=counting_smtp_server, args=(port, accepted, ready), daemon=True)
     server.start()
     ready.wait(30)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import multiprocessing
 import os
 import random
@@ -43,6 +42,7 @@ from bench._common import (  # noqa: E402
     Report,
     bench_env,
     event_properties,
+    free_port,
     machine_line,
     percentile,
     setup_django,
@@ -264,13 +264,9 @@ def cpu_spent(before: dict, after: dict) -> tuple[float, float]:
     return spent["web"], spent["db"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(port: int, workers: int, extra: list[str]) -> subprocess.Popen:
+    import http.client  # after bench._common has put bench/email.py behind the standard email package
+
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [str(gunicorn), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
     proc = subprocess.Popen([*command, *extra], cwd=ROOT, env=bench_env(), start_new_session=True)

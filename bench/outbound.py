@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,15 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, machine_line, setup_django, truncate  # noqa: E402
+from bench._common import ROOT, Report, bench_env, free_port, machine_line, setup_django, truncate  # noqa: E402
 
 WRITE_KEY = "bench-write-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_collector(port: int) -> subprocess.Popen:

@@ -36,14 +36,23 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import random  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, event_properties, machine_line, setup_django, truncate  # noqa: E402
+from bench._common import (  # noqa: E402
+    ROOT,
+    Report,
+    bench_env,
+    counting_smtp_server,
+    event_properties,
+    free_port,
+    machine_line,
+    setup_django,
+    truncate,
+)
 
 TARGET_TRIGGERS = 3_000  # per second, like the contacts drain
 SURVEY_HTML = (
@@ -53,32 +62,6 @@ SURVEY_HTML = (
 
 
 # --- the SMTP server, in its own process ---------------------------------------------------------
-def serve(port: int, accepted, ready) -> None:
-    import asyncio
-
-    from aiosmtpd.controller import Controller
-
-    class Counter:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            with accepted.get_lock():
-                accepted.value += 1
-            return "250 2.0.0 Ok: queued"
-
-    controller = Controller(Counter(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        asyncio.run(asyncio.Event().wait())
-    finally:
-        controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- data --------------------------------------------------------------------------------------
 def prepare(events: int):
     from campaigns.email.models import EmailRateWindow, EmailSend, EmailTemplate
@@ -309,7 +292,7 @@ def bench_sending(report: Report, campaign, workers: int) -> None:
     port = free_port()
     accepted = multiprocessing.Value("i", 0)
     ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=serve, args=(port, accepted, ready), daemon=True)
+    server = multiprocessing.Process(target=counting_smtp_server, args=(port, accepted, ready), daemon=True)
     server.start()
     ready.wait(10)
     processes = [
