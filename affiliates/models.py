@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 
 from common import clock
+from common.fields import JSONField
 
 MONEY = {"max_digits": 18, "decimal_places": 4}
 
@@ -40,7 +41,7 @@ class Offer(models.Model):
         validators=[MinValueValidator(0)],
         help_text="The percent (10 = 10%), or the flat amount per order or per item, in the order's currency.",
     )
-    sku_rates = models.JSONField(
+    sku_rates = JSONField(
         default=dict,
         blank=True,
         help_text='Per-SKU rates that replace the offer\'s own for those products: {"SKU-1": 15}. A percent '
@@ -86,17 +87,17 @@ class Affiliate(models.Model):
     name = models.CharField(max_length=400, blank=True, help_text="The name as sent, when a single name was sent.")
     first_name = models.CharField(max_length=200, blank=True)
     last_name = models.CharField(max_length=200, blank=True)
-    address = models.JSONField(default=dict, blank=True)
+    address = JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=AffiliateStatus.choices, default=AffiliateStatus.PENDING)
     offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.PROTECT, related_name="affiliates")
     referral_code = models.CharField(max_length=32, unique=True)
-    properties = models.JSONField(default=dict, blank=True, help_text="Engage audiences and computed traits.")
-    properties_changed_at = models.JSONField(
+    properties = JSONField(default=dict, blank=True, help_text="Engage audiences and computed traits.")
+    properties_changed_at = JSONField(
         default=dict, blank=True, help_text="When each property last changed value (the message's timestamp)."
     )
     # When each field or property was last written, by message timestamp, so an older identify
     # never overwrites a newer value (same rule and format as contacts.stamps).
-    stamps = models.JSONField(default=dict, blank=True)
+    stamps = JSONField(default=dict, blank=True)
     contact = models.ForeignKey(
         "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="affiliates"
     )
@@ -223,8 +224,8 @@ class Conversion(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     attributed_by = models.CharField(max_length=8, choices=AttributedBy.choices, blank=True)
     # The order's products with each line's commission and refunded quantity.
-    lines = models.JSONField(default=list, blank=True)
-    refunds = models.JSONField(default=list, blank=True, help_text="Each refund applied: when, what, how much.")
+    lines = JSONField(default=list, blank=True)
+    refunds = JSONField(default=list, blank=True, help_text="Each refund applied: when, what, how much.")
     duplicates = models.PositiveIntegerField(default=0, help_text="Later Order Completed calls for the same order.")
     # The buyer, for attribution checks (self-referral) and referral quality; erased with them.
     buyer_user_id = models.CharField(max_length=255, blank=True)

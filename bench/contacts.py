@@ -168,7 +168,7 @@ def backend_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | None) -> None:
+def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | None, profile: str | None) -> None:
     from contacts.models import Contact, ContactEvent
     from integrations.drain import drain_inbox
     from integrations.services import integration_create
@@ -183,7 +183,14 @@ def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | No
     backend_before = backend_cpu()
     cpu_before = time.process_time()
     started = time.perf_counter()
-    result = drain_inbox(max_seconds=3600, chunk=chunk)
+    if profile:  # where the drain's Python time goes: read it with `python -m pstats FILE`
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not waits on PostgreSQL
+        result = profiler.runcall(drain_inbox, max_seconds=3600, chunk=chunk)
+        profiler.dump_stats(profile)
+    else:
+        result = drain_inbox(max_seconds=3600, chunk=chunk)
     elapsed = time.perf_counter() - started
     python_ms = (time.process_time() - cpu_before) * 1000
     postgres_ms = (backend_cpu() - backend_before) * 1000
@@ -331,6 +338,7 @@ def main() -> None:
     parser.add_argument("--admin-contacts", type=int, default=1_000_000, help="contacts for (c) (default 1000000)")
     parser.add_argument("--repeats", type=int, default=7, help="GETs timed per admin page (default 7)")
     parser.add_argument("--skip", default="", help="parts to skip: comma-separated of apply,import,admin")
+    parser.add_argument("--profile", default=None, help="write a cProfile of the drain in (a) to this file")
     parser.add_argument("--workdir", default=None, help="where the import files go (default: a temporary folder)")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -348,7 +356,7 @@ def main() -> None:
     report = Report("bench/contacts.py")
 
     if "apply" not in skip:
-        bench_apply(report, messages=args.messages, existing=args.existing, chunk=args.chunk)
+        bench_apply(report, messages=args.messages, existing=args.existing, chunk=args.chunk, profile=args.profile)
     if "import" not in skip:
         with tempfile.TemporaryDirectory(dir=args.workdir, prefix="switchyard-bench-") as workdir:
             bench_import(report, lines=args.import_lines, workdir=Path(workdir))

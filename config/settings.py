@@ -157,7 +157,9 @@ EMAIL_UNSUBSCRIBE_MAILTO = env.str(
 )
 # Sends a window may give out across all workers, e.g. "300/minute" for an SMTP quota; empty = no limit.
 EMAIL_RATE_LIMIT = env.str("EMAIL_RATE_LIMIT", default="")
-if EMAIL_RATE_LIMIT and not re.match(r"^\s*[1-9]\d*\s*/\s*\d*\s*(second|minute|hour|day)s?\s*$", EMAIL_RATE_LIMIT.lower()):
+if EMAIL_RATE_LIMIT and not re.match(
+    r"^\s*[1-9]\d*\s*/\s*\d*\s*(second|minute|hour|day)s?\s*$", EMAIL_RATE_LIMIT.lower()
+):
     raise ImproperlyConfigured(f"EMAIL_RATE_LIMIT must look like 300/minute or 10000/hour, not {EMAIL_RATE_LIMIT!r}.")
 # At most this many marketing emails to one contact in 24 hours, across loops, reminders and
 # surveys (transactional mail and tests do not count); 0 = no cap.
@@ -293,7 +295,9 @@ OUTBOUND_DELAY_MINUTE_SECONDS = env.float("OUTBOUND_DELAY_MINUTE_SECONDS", defau
 # Run the queue again when a retry comes due, rather than at the next scheduled minute.
 OUTBOUND_KICK_RETRIES = env.bool("OUTBOUND_KICK_RETRIES", default=True)
 if min(OUTBOUND_BATCH_SIZE, OUTBOUND_TIMEOUT, OUTBOUND_CONNECT_TIMEOUT, OUTBOUND_RETRY_WINDOW_HOURS) <= 0:
-    raise ImproperlyConfigured("OUTBOUND_BATCH_SIZE, OUTBOUND_*TIMEOUT and OUTBOUND_RETRY_WINDOW_HOURS must be positive.")
+    raise ImproperlyConfigured(
+        "OUTBOUND_BATCH_SIZE, OUTBOUND_*TIMEOUT and OUTBOUND_RETRY_WINDOW_HOURS must be positive."
+    )
 
 # --- CORS: websites post to the inbound API from the browser (django-cors-headers) ----------
 # Only the public inbound paths answer cross-origin, to any site: the write key is public by

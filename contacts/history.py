@@ -1,8 +1,8 @@
 """The contacts' history (ContactChange rows), written in bulk.
 
 The drain records tens of thousands of changes a minute, so rows go in as plain tuples and one
-INSERT … SELECT FROM unnest(arrays) on PostgreSQL, with no model instance per change (building
-those cost more than the insert). Other databases use bulk_create.
+INSERT … SELECT from one JSON rows parameter on PostgreSQL (common.bulk.rows_source), with no
+model instance per change (building those cost more than the insert). Other databases use bulk_create.
 """
 
 from __future__ import annotations
@@ -11,24 +11,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from django.db import connections, router
 
-from common.bulk import server_cursor
+from common.bulk import json_rows, rows_source, server_cursor
 from contacts.models import ContactChange
 
 # (contact id, inbox message id or None, kind, name, old, new, at, actor)
 Change = tuple[int, int | None, str, str, Any, Any, datetime, str]
-
-INSERT = (
-    "INSERT INTO contacts_contactchange (contact_id, inbox_message_id, kind, name, old, new, at, actor) "
-    "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::varchar[], %b::jsonb[], %b::jsonb[], "
-    "%b::timestamptz[], %b::varchar[])"
-)
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+_COLUMNS = ("contact", "inbox_message_id", "kind", "name", "old", "new", "at", "actor")
 
 
 def changes_insert(rows: Sequence[Change]) -> None:
@@ -53,16 +43,16 @@ def changes_insert(rows: Sequence[Change]) -> None:
             batch_size=500,
         )
         return
-    contacts, sources, kinds, names, olds, news, ats, actors = zip(*rows, strict=True)
-    params = [
-        list(contacts),
-        list(sources),
-        list(kinds),
-        [name[:255] for name in names],
-        [_json(v) for v in olds],
-        [_json(v) for v in news],
-        list(ats),
-        [actor[:100] for actor in actors],
+    fields = [ContactChange._meta.get_field(name) for name in _COLUMNS]
+    quote = connection.ops.quote_name
+    # Only the model's quoted table and column names are interpolated; rows are one parameter.
+    sql = (
+        f"INSERT INTO {quote(ContactChange._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT * FROM {rows_source(fields, connection)} AS v"
+    )
+    rows = [
+        (contact, source, kind, name[:255], old, new, at, actor[:100])
+        for contact, source, kind, name, old, new, at, actor in rows
     ]
     with server_cursor(connection) as cursor:
-        cursor.execute(INSERT, params)
+        cursor.execute(sql, [json_rows(rows)])

@@ -5,6 +5,8 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
+from common.fields import JSONField
+
 PROPERTY_NAME_RE = r"^[A-Za-z][A-Za-z0-9_]*$"
 
 
@@ -64,15 +66,15 @@ class Contact(models.Model):
     first_name = models.CharField(max_length=200, blank=True)
     last_name = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=64, blank=True)
-    address = models.JSONField(default=dict, blank=True)
+    address = JSONField(default=dict, blank=True)
     subscribed = models.BooleanField(default=True)
     subscription_changed_at = models.DateTimeField(null=True, blank=True)
     subscription_reason = models.CharField(max_length=200, blank=True)
-    properties = models.JSONField(default=dict, blank=True, help_text="Typed custom properties.")
-    raw_traits = models.JSONField(default=dict, blank=True, help_text="Traits kept without a definition.")
+    properties = JSONField(default=dict, blank=True, help_text="Typed custom properties.")
+    raw_traits = JSONField(default=dict, blank=True, help_text="Traits kept without a definition.")
     # When each field or property was last written, by message timestamp (ISO strings), so an
     # older message never overwrites a newer value.
-    stamps = models.JSONField(default=dict, blank=True)
+    stamps = JSONField(default=dict, blank=True)
     source = models.ForeignKey(
         "integrations.Integration", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -155,7 +157,7 @@ class ContactEvent(models.Model):
     inbox_message_id = models.BigIntegerField(null=True, blank=True, unique=True)
     type = models.CharField(max_length=16, default="track")
     name = models.CharField(max_length=255)
-    properties = models.JSONField(default=dict, blank=True)
+    properties = JSONField(default=dict, blank=True)
     timestamp = models.DateTimeField()
 
     class Meta:
@@ -187,8 +189,8 @@ class ContactChange(models.Model):
     inbox_message_id = models.BigIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=16, choices=ChangeKind.choices)
     name = models.CharField(max_length=255)
-    old = models.JSONField(null=True, blank=True)
-    new = models.JSONField(null=True, blank=True)
+    old = JSONField(null=True, blank=True)
+    new = JSONField(null=True, blank=True)
     at = models.DateTimeField(help_text="When it happened: the message's timestamp, or the staff edit's time.")
     actor = models.CharField(max_length=100, blank=True)
 

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from common.fields import JSONField
 from integrations.kinds.base import Kind, get_kind, kind_choices
 
 
@@ -30,7 +31,7 @@ class Integration(models.Model):
         help_text="When set, every inbound request must carry a valid X-Signature "
         "(HMAC-SHA1 hex digest of the body with this secret), as Segment Webhooks sign.",
     )
-    settings = models.JSONField(
+    settings = JSONField(
         default=dict,
         blank=True,
         help_text="The kind's own settings; each is explained on the change form.",
@@ -118,14 +119,14 @@ class InboxMessage(models.Model):
     anonymous_id = models.CharField(max_length=255, blank=True)
     email = models.CharField(max_length=320, blank=True)
     event = models.CharField(max_length=255, blank=True)
-    payload = models.JSONField()
+    payload = JSONField()
     timestamp = models.DateTimeField(help_text="When it happened, corrected for client clock skew.")
     received_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=16, choices=InboxStatus.choices, default=InboxStatus.PENDING)
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     reason = models.TextField(blank=True, help_text="Why it was skipped, or the last error.")
-    warnings = models.JSONField(default=list, blank=True)
+    warnings = JSONField(default=list, blank=True)
     lane = models.PositiveSmallIntegerField(
         default=0, help_text="Drain lane, from the userId (or anonymousId): one worker applies a person's messages."
     )

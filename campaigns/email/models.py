@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from common import clock
+from common.fields import JSONField
 from common.workqueue.models import WorkItem, due_index
 
 
@@ -83,7 +84,7 @@ class EmailSend(WorkItem):
     due_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     key = models.CharField(max_length=255, unique=True, help_text="The idempotency key: one send per key, ever.")
-    context = models.JSONField(default=dict, blank=True, help_text="The `event` the template sees.")
+    context = JSONField(default=dict, blank=True, help_text="The `event` the template sees.")
     late_policy = models.CharField(max_length=8, choices=LatePolicy.choices, default=LatePolicy.SEND)
     late_after_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Past due_at by more than this, it is late (empty: never late)."

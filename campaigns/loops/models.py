@@ -21,6 +21,7 @@ from django.db.models import Q
 
 from campaigns.email.models import LatePolicy
 from common import clock
+from common.fields import JSONField
 
 
 class Reentry(models.TextChoices):
@@ -34,8 +35,8 @@ class Loop(models.Model):
     enabled = models.BooleanField(
         default=False, help_text="Only enabled loops start; due steps of a disabled one are skipped."
     )
-    trigger_events = models.JSONField(default=list, blank=True, help_text="Event names that start the loop.")
-    exit_events = models.JSONField(default=list, blank=True, help_text="Event names that stop its remaining steps.")
+    trigger_events = JSONField(default=list, blank=True, help_text="Event names that start the loop.")
+    exit_events = JSONField(default=list, blank=True, help_text="Event names that stop its remaining steps.")
     reentry = models.CharField(max_length=12, choices=Reentry.choices, default=Reentry.ONCE)
     reentry_days = models.PositiveIntegerField(null=True, blank=True, help_text="With 'again after N days': N.")
     mailing_list = models.ForeignKey(
@@ -46,7 +47,7 @@ class Loop(models.Model):
         related_name="loops",
         help_text="Only contacts subscribed to this list; checked at the trigger and again at each step.",
     )
-    audience = models.JSONField(default=dict, blank=True, help_text="Audience conditions, checked at the trigger.")
+    audience = JSONField(default=dict, blank=True, help_text="Audience conditions, checked at the trigger.")
     late_policy = models.CharField(
         max_length=8,
         choices=LatePolicy.choices,
@@ -138,7 +139,7 @@ class Enrolment(models.Model):
     )
     # The ContactEvent's id, not a foreign key: events are the contacts app's to prune or erase.
     trigger_event_id = models.BigIntegerField()
-    event = models.JSONField(
+    event = JSONField(
         default=dict, blank=True, help_text="The trigger as templates see it: name, properties, timestamp."
     )
     event_at = models.DateTimeField(help_text="The trigger event's timestamp: the first step counts from it.")

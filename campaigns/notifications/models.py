@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import models
 
 from common import clock
+from common.fields import JSONField
 
 
 class NotificationEvent(models.TextChoices):
@@ -42,7 +43,7 @@ class NotificationRule(models.Model):
         related_name="notifications",
         help_text="Only this campaign's events; empty: every campaign.",
     )
-    events = models.JSONField(default=list, help_text="The event types to notify about.")
+    events = JSONField(default=list, help_text="The event types to notify about.")
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
     emails = models.CharField(max_length=1000, blank=True, help_text="Staff addresses, comma-separated (email).")
     slack_url = models.URLField(max_length=1000, blank=True, help_text="A Slack incoming-webhook URL (Slack).")

@@ -22,6 +22,7 @@ from django.db.models import Q
 from campaigns.loops.models import UNIT_MINUTES, DelayUnit
 from campaigns.surveys.scales import SCALES, scale_of
 from common import clock
+from common.fields import JSONField
 from common.workqueue.models import WorkItem, due_index
 
 
@@ -60,7 +61,7 @@ class Campaign(models.Model):
         related_name="+",
         help_text="Only events from this inbound integration trigger it; empty: any.",
     )
-    trigger_events = models.JSONField(
+    trigger_events = JSONField(
         default=list, blank=True, help_text="Track event names that trigger a survey (exact match)."
     )
     template = models.ForeignKey(
@@ -82,7 +83,7 @@ class Campaign(models.Model):
         help_text="Contacts surveyed are added to this list.",
     )
     reply_to = models.EmailField(max_length=320, blank=True, help_text="Replies to the survey email go here.")
-    audience = models.JSONField(default=dict, blank=True, help_text="Audience conditions, checked at the trigger.")
+    audience = JSONField(default=dict, blank=True, help_text="Audience conditions, checked at the trigger.")
     not_surveyed_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Only contacts no campaign surveyed in the last N days; empty: off."
     )
@@ -215,7 +216,7 @@ class SurveyDispatch(WorkItem):
     # "event:<ContactEvent id>", or "inbox:<inbox message id>" for a trigger with no contact:
     # one dispatch per trigger and campaign, so a re-drained chunk adds nothing.
     trigger = models.CharField(max_length=40)
-    event = models.JSONField(default=dict, blank=True, help_text="The trigger event: name, properties, timestamp.")
+    event = JSONField(default=dict, blank=True, help_text="The trigger event: name, properties, timestamp.")
     event_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=DispatchStatus.choices, default=DispatchStatus.SCHEDULED)
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
@@ -226,7 +227,7 @@ class SurveyDispatch(WorkItem):
     # The work done once the survey went out (reminders, the contact list, last_surveyed_at,
     # the sent figure), in bulk by the "surveys" runner.
     followed_up = models.BooleanField(default=True)
-    opens = models.JSONField(default=list, blank=True, help_text="Score links opened: [score, time] pairs.")
+    opens = JSONField(default=list, blank=True, help_text="Score links opened: [score, time] pairs.")
     scanner = models.BooleanField(default=False, help_text="Every score was opened within a second: a link scanner.")
     created_at = models.DateTimeField(default=clock.now)
 

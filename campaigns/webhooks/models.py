@@ -15,6 +15,7 @@ import secrets
 from django.db import models
 
 from common import clock
+from common.fields import JSONField
 from common.workqueue.models import WorkItem, due_index
 
 
@@ -33,7 +34,7 @@ def new_secret() -> str:
 class WebhookSubscription(models.Model):
     url = models.URLField(max_length=1000)
     secret = models.CharField(max_length=200, default=new_secret, help_text="whsec_ and base64; signs every call.")
-    events = models.JSONField(default=list, help_text="Event types it receives.")
+    events = JSONField(default=list, help_text="Event types it receives.")
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=clock.now)

@@ -3,7 +3,7 @@
 claim_rows: the planner settings and the claim in one execute, rows built with Model.from_db
 (RawQuerySet resolved its columns again for every row: most of a claim's Python time).
 
-write_held: the items' next state in one UPDATE … FROM unnest(arrays), as common.bulk does,
+write_held: the items' next state in one UPDATE … FROM a JSON rows parameter, as common.bulk does,
 fenced on the claim (worker and claim time) and returning the ids it wrote, so a row another
 worker took after this claim's lease ran out is left as that worker wrote it. It finds the rows
 by primary key whatever the statistics say (see write_held).
@@ -16,7 +16,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from common.bulk import _array_type, _value, server_cursor
+from common.bulk import object_rows, rows_source, server_cursor
 from common.workqueue.models import WorkItem
 
 _CLAIM = """
@@ -91,21 +91,17 @@ def write_held(
     pk = meta.pk
     quote = connection.ops.quote_name
     targets = [meta.get_field(name) for name in fields]
-    aliases = [f"c{i}" for i in range(len(targets))]
-    params: list = [[_value(pk, item.pk, connection) for item in items]]
-    params += [[_value(f, getattr(item, f.attname), connection) for item in items] for f in targets]
-    params += [params[0], worker, claimed_at]
-    arrays = ", ".join(f"%b::{_array_type(f, connection)}" for f in [pk, *targets])
-    assignments = ", ".join(f"{quote(f.column)} = v.{a}" for f, a in zip(targets, aliases, strict=True))
+    assignments = ", ".join(f"{quote(f.column)} = v.c{i}" for i, f in enumerate(targets, start=1))
     # Only quoted model table and column names are interpolated; values are parameters.
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
-        f"FROM unnest({arrays}) AS v(pk, {', '.join(aliases)}) "
-        f"WHERE t.{quote(pk.column)} = v.pk AND t.{quote(pk.column)} = ANY(%b::{_array_type(pk, connection)}) "
-        f"AND t.{_column(model, 'claimed_by')} = %b "
-        f"AND t.{_column(model, 'claimed_at')} = %b "
+        f"FROM {rows_source([pk, *targets], connection)} AS v "
+        f"WHERE t.{quote(pk.column)} = v.c0 AND t.{quote(pk.column)} = ANY(%s) "
+        f"AND t.{_column(model, 'claimed_by')} = %s "
+        f"AND t.{_column(model, 'claimed_at')} = %s "
         f"RETURNING t.{quote(pk.column)}"
     )
+    params = [object_rows(items, [pk, *targets], connection), [item.pk for item in items], worker, claimed_at]
     with transaction.atomic(), server_cursor(connection) as cursor:
         # Just after a claim the statistics say almost no row has this worker's claimed_by: the
         # planner then read the table first and joined the arrays in a nested loop, 500 × 500

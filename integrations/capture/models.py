@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 
 from common import clock
+from common.fields import JSONField
 
 
 class Visitor(models.Model):
@@ -28,7 +29,7 @@ class Visitor(models.Model):
     referrer = models.CharField(max_length=2000, blank=True)
     page_title = models.CharField(max_length=500, blank=True)
     identified_at = models.DateTimeField(null=True, blank=True, help_text="When the visitor gave an email.")
-    extra = models.JSONField(default=dict, blank=True, help_text="Other fields of the form they submitted.")
+    extra = JSONField(default=dict, blank=True, help_text="Other fields of the form they submitted.")
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:

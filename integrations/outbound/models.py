@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from common import clock
+from common.fields import JSONField
 from common.workqueue.models import WorkItem, due_index
 
 
@@ -61,7 +62,7 @@ class SyncRun(models.Model):
     queued = models.PositiveIntegerField(
         default=0, help_text="Left to try again (a worker run), or queued (a backfill)."
     )
-    requests = models.JSONField(
+    requests = JSONField(
         default=list, blank=True, help_text="Each request to the endpoint: when, the answer, how many messages."
     )
     worker = models.CharField(max_length=100, blank=True)
@@ -90,7 +91,7 @@ class OutboxItem(WorkItem):
     # in id order, a later one never before an earlier one that is still queued.
     person_key = models.CharField(max_length=64)
     message_id = models.CharField(max_length=64)
-    payload = models.JSONField(default=dict, blank=True, help_text="The Segment message as sent (or to be sent).")
+    payload = JSONField(default=dict, blank=True, help_text="The Segment message as sent (or to be sent).")
     event_at = models.DateTimeField(help_text="When what it reports happened.")
     due_at = models.DateTimeField(help_text="When it first came due; the retry window counts from here.")
     status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED)

@@ -166,7 +166,9 @@ def test_process_inbox_drains_in_the_foreground_and_ends_with_the_counts(db):
     out = StringIO()
     call_command("process_inbox", stdout=out)
     # One chunk per lane holding rows on PostgreSQL, one in all on SQLite.
-    assert re.fullmatch(r"processed 2, skipped 1, waiting 1, refused 0, failed 0 \([12] chunks\)", out.getvalue().strip())
+    assert re.fullmatch(
+        r"processed 2, skipped 1, waiting 1, refused 0, failed 0 \([12] chunks\)", out.getvalue().strip()
+    )
     assert not InboxMessage.objects.filter(status="pending").exists()
     out = StringIO()
     call_command("process_inbox", stdout=out)  # nothing left: safe to run again
