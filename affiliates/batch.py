@@ -218,18 +218,18 @@ class AffiliateBatch:
         if new["visitors"] or new["click_ids"]:
             query = Q(pk__in=[])
             if new["visitors"]:
-                query |= Q(anonymous_id__in=new["visitors"]) | Q(user_id__in=new["visitors"])
+                query |= Q(anonymous_id__any=new["visitors"]) | Q(user_id__any=new["visitors"])
             if new["click_ids"]:
-                query |= Q(click_id__in=new["click_ids"])
+                query |= Q(click_id__any=new["click_ids"])
             for click in Click.objects.filter(query).only(*CLICK_LOADED):
                 self._remember_click(click)
         if new["coupons"]:
-            for code, affiliate_id in Coupon.objects.filter(code__in=new["coupons"]).values_list(
+            for code, affiliate_id in Coupon.objects.filter(code__any=new["coupons"]).values_list(
                 "code", "affiliate_id"
             ):
                 self.coupons[code] = affiliate_id
         if new["orders"]:
-            conversions = Conversion.objects.filter(order_id__in=new["orders"]).order_by("pk")
+            conversions = Conversion.objects.filter(order_id__any=new["orders"]).order_by("pk")
             if locking:
                 # Locked until the chunk commits: staff approving or the auto-approval runner
                 # wait for a refund being applied, instead of writing over each other.
@@ -239,17 +239,17 @@ class AffiliateBatch:
         # Affiliates: those named, and those the clicks and coupons point at.
         query = Q()
         if new["user_ids"]:
-            query |= Q(user_id__in=new["user_ids"])
+            query |= Q(user_id__any=new["user_ids"])
         if new["emails"]:
-            query |= Q(email__in=new["emails"])
+            query |= Q(email__any=new["emails"])
         if new["codes"]:
-            query |= Q(referral_code__in=new["codes"])
+            query |= Q(referral_code__any=new["codes"])
         pks = {self.coupons[c] for c in new["coupons"] if c in self.coupons}
         if new["visitors"] or new["click_ids"]:
             pks.update(c.affiliate_id for c in self.clicks_by_id.values())
         pks -= set(self.by_pk)
         if pks:
-            query |= Q(pk__in=pks)
+            query |= Q(pk__any=pks)
         if query:
             affiliates = Affiliate.objects.filter(query).order_by("pk")
             if locking and (new["user_ids"] or new["emails"]):

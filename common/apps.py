@@ -8,6 +8,7 @@ class CommonConfig(AppConfig):
     verbose_name = "Work queue"
 
     def ready(self) -> None:
+        from common import lookups  # noqa: F401 - registers field__any
         from common.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self)

@@ -13,9 +13,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# The last stamp made: a message's traits all carry its one timestamp, so most calls repeat
+# the one before. One tuple, replaced whole, so threads never read a half-updated pair.
+_last: tuple[datetime | None, str] = (None, "")
+
 
 def stamp(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+    global _last
+    last = _last
+    if last[0] is ts:
+        return last[1]
+    text = ts.astimezone(UTC).isoformat(timespec="microseconds")
+    _last = (ts, text)
+    return text
 
 
 def is_newer(stamps: dict, key: str, ts: datetime) -> bool:

@@ -145,7 +145,7 @@ def _suppressions(items: list[EmailSend], contacts: dict[int, Contact]) -> dict[
     by_md5: dict[str, str] = {}
     by_user: dict[str, str] = {}
     rows = Suppression.objects.filter(
-        Q(email_md5__in=set(md5_of.values())) | Q(user_id__in=set(user_of.values()))
+        Q(email_md5__any=set(md5_of.values())) | Q(user_id__any=set(user_of.values()))
     ).values_list("email_md5", "user_id", "reason")
     for md5, user_id, reason in rows:
         if md5:
@@ -170,7 +170,7 @@ def _sent_today(items: list[EmailSend], now: datetime) -> dict[int, int]:
         return counts
     rows = (
         EmailSend.objects.filter(
-            contact_id__in=contact_ids, sent_at__gte=now - CAP_WINDOW, status__in=WENT_OUT, transactional=False
+            contact_id__any=contact_ids, sent_at__gte=now - CAP_WINDOW, status__in=WENT_OUT, transactional=False
         )
         .exclude(purpose__in=STAFF_PURPOSES)
         .values("contact_id")
