@@ -1,9 +1,15 @@
-"""Claiming inbox rows: find, lease and read a chunk of due rows in one statement.
+"""Claiming inbox rows: find and read a chunk of due rows in one statement.
 
-A claim pushes `next_attempt_at` out by a lease and marks the rows processing: if the worker
-dies, the rows come due again by themselves once the lease runs out. On PostgreSQL a worker
-claims within one lane it holds (integrations/lanes.py), and the inner SELECT skips rows any
-other worker has locked. SQLite runs one writer at a time, so one statement is enough there.
+On PostgreSQL a worker claims within one lane it holds (integrations/lanes.py): the lane's
+session lock is the lease. No other worker can claim a held lane's rows, and a worker that
+dies drops its session and the lock with it, so its rows are due again at once, as they were:
+the claim writes nothing. (It used to mark the rows processing with a 30 s lease: an UPDATE of
+every row through the inbox's indexes, a fifth of the drain's time, for a guarantee the lane
+already gives.) A chunk's effects and its rows' new status commit in one transaction, so a
+crash leaves a row either applied and finished or untouched.
+
+SQLite has no lanes: there a claim pushes `next_attempt_at` out by a lease and marks the rows
+processing in one statement, and a dead worker's rows come due when the lease runs out.
 """
 
 from __future__ import annotations
@@ -19,11 +25,8 @@ from django.utils import timezone
 from integrations.lanes import LANES, lane_held, lanes_supported
 from integrations.models import InboxMessage, InboxStatus, Integration
 
-# A claimed row comes due again by itself when its lease runs out, so a killed worker's rows
-# come back within LEASE. On PostgreSQL a worker holds its lane for the whole chunk, so no
-# other worker can claim the rows of a chunk that is merely slow: the lease can be short.
-# SQLite has no lanes, so it keeps a lease longer than any chunk takes.
-LEASE = timedelta(seconds=30)
+# SQLite: a claimed row comes due again by itself when its lease runs out, longer than any
+# chunk takes.
 UNLANED_LEASE = timedelta(minutes=5)
 
 _CLAIM_SQL = """
@@ -37,21 +40,24 @@ WHERE id IN (
 RETURNING {columns}
 """
 
+_LANE_SQL = """
+SELECT {columns} FROM integrations_inboxmessage
+WHERE lane = %s AND next_attempt_at IS NOT NULL AND next_attempt_at <= %s
+ORDER BY id LIMIT %s
+"""
+
 
 def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
-    """Take up to `limit` due rows (of one lane, if given), leased, in the order they happened."""
+    """Take up to `limit` due rows (of one lane this worker holds, on PostgreSQL), in the order
+    they happened. Each row's `attempts` counts this claim; the drain writes it with the row's
+    new status."""
     assert InboxMessage._meta.db_table == "integrations_inboxmessage"
     now = timezone.now()
-    params: list = [InboxStatus.PROCESSING, now + (LEASE if lanes_supported() else UNLANED_LEASE)]
-    if lane is not None:
-        params.append(lane)
-    params += [now, limit]
-    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     columns = ", ".join(connection.ops.quote_name(f.column) for f in InboxMessage._meta.concrete_fields)
-    # Only the model's own quoted column names and fixed clauses are interpolated.
-    sql = _CLAIM_SQL.format(lane="lane = %s AND" if lane is not None else "", lock=lock, columns=columns)
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
+    if lane is not None and lanes_supported():
+        # Only the model's own quoted column names are interpolated.
+        sql = _LANE_SQL.format(columns=columns)
+        with transaction.atomic():
             # Walk the due index in id order and stop at `limit`, whatever the statistics say.
             # Right after a burst they can claim a lane holds a few rows, and the planner then
             # fetched and sorted every due row of the lane (all of a backfill) for each chunk.
@@ -59,7 +65,17 @@ def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
                 cursor.execute(
                     "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
                 )
-        rows = list(InboxMessage.objects.raw(sql, params))
+            rows = list(InboxMessage.objects.raw(sql, [lane, now, limit]))
+        for row in rows:
+            row.attempts += 1
+    else:
+        lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        sql = _CLAIM_SQL.format(lane="lane = %s AND" if lane is not None else "", lock=lock, columns=columns)
+        params: list = [InboxStatus.PROCESSING, now + UNLANED_LEASE]
+        if lane is not None:
+            params.append(lane)
+        with transaction.atomic():
+            rows = list(InboxMessage.objects.raw(sql, [*params, now, limit]))
     if rows:
         integrations = Integration.objects.in_bulk({row.integration_id for row in rows})
         for row in rows:

@@ -30,7 +30,8 @@ from integrations.models import InboxMessage, InboxStatus
 
 log = logging.getLogger(__name__)
 
-STATUS_FIELDS = ["status", "next_attempt_at", "reason", "warnings", "processed_at", "contact"]
+# Written with the chunk. `attempts` too: on PostgreSQL the claim counts it in memory only.
+STATUS_FIELDS = ["status", "next_attempt_at", "reason", "warnings", "processed_at", "contact", "attempts"]
 
 
 @dataclass
@@ -251,7 +252,7 @@ def drain_inbox(*, max_seconds: float = 50, chunk: int | None = None, max_rows: 
             if not rows:
                 break
             apply_rows(rows)
-        # Rows not saved by a failed group (database down) keep their lease and come back.
+        # Rows not saved by a failed group (database down) are still due: they come back.
         result.add(rows)
         result.chunks += 1
     return result
