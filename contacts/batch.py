@@ -78,6 +78,8 @@ class ContactBatch:
         # One chunk, one transaction: every contact it touches gets the chunk's time (a clock
         # read per trait was a measurable share of the drain).
         self.now = timezone.now()
+        # What a property's writer stamp holds: the integration that last assigned it.
+        self.writer = integration.pk if integration is not None else None
         self._reset_pending()
 
     def _reset_pending(self) -> None:
@@ -331,6 +333,7 @@ class ContactBatch:
             self.set_field(contact, "first_name", first, ts, warnings)
             self.set_field(contact, "last_name", last, ts, warnings)
         carried: set[str] = set()
+        written: set[str] = set()  # the columns the properties went to: one touch for them all
         for key, value in traits.items():
             if not isinstance(key, str):
                 continue
@@ -341,50 +344,56 @@ class ContactBatch:
                 prop = name_rule(key)
                 if prop is not None:
                     carried.add(prop)
-                self.set_property(contact, key, prop, value, ts, warnings, where=where)
+                column = self.set_property(contact, key, prop, value, ts, warnings, where=where)
+                if column is not None:
+                    written.add(column)
+        if written:
+            self.touch(contact, ts, *written, "stamps")
         return carried
 
     def set_property(
         self, contact: Contact, key: str, name: str | None, value: Any, ts: datetime, warnings: list[str], *, where: str
-    ) -> None:
+    ) -> str | None:
+        """Write one trait as a property (or a raw trait); the column written, for the caller's
+        touch, or None when nothing was."""
         if name is None:
             if self.unknown_traits != "ignore":
-                self._set_raw(contact, str(key)[:100], value, ts)
-            return
+                return self._set_raw(contact, str(key)[:100], value, ts)
+            return None
         definition = self.definitions.get(name) or self.new_definitions.get(name)
         if definition is None:
             if value is None or self.unknown_traits == "ignore":
-                return
+                return None
             if self.unknown_traits == "raw":
-                self._set_raw(contact, name, value, ts)
-                return
+                return self._set_raw(contact, name, value, ts)
             type_ = "text" if self.unknown_traits == "text" else infer_type(value)
             if type_ is None:
-                self._set_raw(contact, name, value, ts)
-                return
+                return self._set_raw(contact, name, value, ts)
             definition = PropertyDefinition(name=name, type=type_, source=f"inferred by {self.integration.name}"[:100])
             self.new_definitions[name] = definition
-        if not self._newer(contact, name, ts):
-            return
-        old = contact.properties.get(name)
+        stamps = contact.stamps
+        when = stamp(ts)
+        previous = stamps.get(name)
+        if previous is not None and previous > when:
+            return None  # a newer message wrote it (contacts.stamps.is_newer)
+        properties = contact.properties
+        old = properties.get(name)
         if value is None:
-            if name in contact.properties:
-                del contact.properties[name]
+            properties.pop(name, None)
         else:
             try:
-                contact.properties[name] = coerce(value, definition.type)
+                properties[name] = coerce(value, definition.type)
             except PropertyError as error:
                 warnings.append(f"{where}.{key}: {error}; not stored (property {name} is {definition.type})")
-                return
-        self.changed(contact, ChangeKind.PROPERTY, name, old, contact.properties.get(name), ts)
-        contact.stamps[name] = stamp(ts)
-        contact.stamps[writer_key(name)] = self.integration.pk if self.integration is not None else None
-        self.touch(contact, ts, "properties", "stamps")
+                return None
+        self.changed(contact, ChangeKind.PROPERTY, name, old, properties.get(name), ts)
+        stamps[name] = when
+        stamps[writer_key(name)] = self.writer
+        return "properties"
 
     def assigned_by_me(self, contact: Contact) -> set[str]:
         """Properties this integration was the last to assign on the contact."""
-        mine = self.integration.pk if self.integration is not None else None
-        return {n for n in contact.properties if contact.stamps.get(writer_key(n)) == mine}
+        return {n for n in contact.properties if contact.stamps.get(writer_key(n)) == self.writer}
 
     def unset_property(self, contact: Contact, name: str, ts: datetime) -> None:
         if name in contact.properties and self._newer(contact, name, ts):
@@ -393,16 +402,16 @@ class ContactBatch:
             contact.stamps.pop(writer_key(name), None)
             self.touch(contact, ts, "properties", "stamps")
 
-    def _set_raw(self, contact: Contact, key: str, value: Any, ts: datetime) -> None:
+    def _set_raw(self, contact: Contact, key: str, value: Any, ts: datetime) -> str | None:
         stamp_key = f"~{key}"
         if not self._newer(contact, stamp_key, ts):
-            return
+            return None
         if value is None:
             contact.raw_traits.pop(key, None)
         else:
             contact.raw_traits[key] = value
         contact.stamps[stamp_key] = stamp(ts)
-        self.touch(contact, ts, "raw_traits", "stamps")
+        return "raw_traits"
 
     # --- subscription, lists, audiences, events -----------------------------------------------
     def set_subscribed(

@@ -78,17 +78,18 @@ def parse_date(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PropertyError(f"{value!r} is not a date")
     text = value.strip()
-    for fmt in ("%m/%d/%Y", "%m/%d/%y"):
-        try:
-            return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
-            pass
+    # ISO first: it is what most senders use, and a failed strptime (an exception) costs more.
     if _ISO_DATE.match(text):
         try:
             if len(text) == 10:
                 return date.fromisoformat(text).isoformat()
             parsed = datetime.fromisoformat(text)
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+        except ValueError:
+            pass
+    for fmt in ("%m/%d/%Y", "%m/%d/%y"):
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
         except ValueError:
             pass
     try:

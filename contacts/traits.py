@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -24,11 +26,14 @@ NAME_KEYS = ("firstName", "first_name", "lastName", "last_name")
 EMAIL_MAX = 320
 
 
+# The same few trait keys arrive millions of times: classify each once per process.
+@functools.lru_cache(maxsize=8192)
 def field_for(key: str) -> str | None:
     """The contact field a trait key sets, or None."""
     return FIELD_TRAITS.get(snake_name(key) or "")
 
 
+@functools.lru_cache(maxsize=8192)
 def is_special(key: str) -> bool:
     return (snake_name(key) or "") in SPECIAL_TRAITS
 
@@ -42,6 +47,12 @@ def clean_email(value) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    return _clean_email(value)
+
+
+# A chunk reads each address several times (to load, to match, to store): validate it once.
+@functools.lru_cache(maxsize=4096)
+def _clean_email(value: str) -> str | None:
     email = value.strip().lower()
     if not email or len(email) > EMAIL_MAX:
         return None
