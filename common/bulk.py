@@ -162,3 +162,27 @@ def bulk_insert(model: type[models.Model], objs: Sequence[models.Model], *, igno
             setattr(obj, pk.attname, value)
             obj._state.adding = False
             obj._state.db = connection.alias
+
+
+def instances(model: type[models.Model], rows, connection) -> list[models.Model]:
+    """Model instances from raw rows holding the model's concrete columns, in order.
+
+    What a RawQuerySet does, without resolving the columns again for every row (most of its
+    time on a 500-row claim): the fields' converters are looked up once.
+    """
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    columns = [f.get_col(model._meta.db_table) for f in fields]
+    converters = [
+        (i, funcs)
+        for i, col in enumerate(columns)
+        if (funcs := [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
+    ]
+    built = []
+    for row in rows:
+        values = list(row[: len(fields)])
+        for i, funcs in converters:
+            for func in funcs:
+                values[i] = func(values[i], columns[i], connection)
+        built.append(model.from_db(connection.alias, names, values))
+    return built

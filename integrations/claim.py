@@ -22,6 +22,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.bulk import instances
 from integrations.lanes import LANES, lane_held, lanes_supported
 from integrations.models import InboxMessage, InboxStatus, Integration
 
@@ -65,7 +66,8 @@ def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
                 cursor.execute(
                     "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
                 )
-            rows = list(InboxMessage.objects.raw(sql, [lane, now, limit]))
+                cursor.execute(sql, [lane, now, limit])
+                rows = instances(InboxMessage, cursor.fetchall(), connection)
         for row in rows:
             row.attempts += 1
     else:
@@ -74,8 +76,9 @@ def claim(limit: int, *, lane: int | None = None) -> list[InboxMessage]:
         params: list = [InboxStatus.PROCESSING, now + UNLANED_LEASE]
         if lane is not None:
             params.append(lane)
-        with transaction.atomic():
-            rows = list(InboxMessage.objects.raw(sql, [*params, now, limit]))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [*params, now, limit])
+            rows = instances(InboxMessage, cursor.fetchall(), connection)
     if rows:
         integrations = Integration.objects.in_bulk({row.integration_id for row in rows})
         for row in rows:

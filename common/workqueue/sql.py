@@ -1,7 +1,6 @@
 """The queue's two hot statements on PostgreSQL, each one round trip.
 
-claim_rows: the planner settings and the claim in one execute, rows built with Model.from_db
-(RawQuerySet resolved its columns again for every row: most of a claim's Python time).
+claim_rows: the planner settings and the claim in one execute, rows built by common.bulk.instances.
 
 write_held: the items' next state in one UPDATE … FROM a JSON rows parameter, as common.bulk does,
 fenced on the claim (worker and claim time) and returning the ids it wrote, so a row another
@@ -16,7 +15,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from common.bulk import object_rows, rows_source, server_cursor
+from common.bulk import instances, object_rows, rows_source, server_cursor
 from common.workqueue.models import WorkItem
 
 _CLAIM = """
@@ -58,26 +57,14 @@ def claim_rows(
         claimed_at=_column(model, "claimed_at"),
         columns=", ".join(f"t.{quote(f.column)}" for f in fields),
     )
-    names = [f.attname for f in fields]
-    converters = [
-        (i, [*connection.ops.get_db_converters(f), *f.get_db_converters(connection)]) for i, f in enumerate(fields)
-    ]
-    converters = [(i, funcs) for i, funcs in converters if funcs]
-    items, lapsed = [], {}
     with transaction.atomic(), connection.cursor() as cursor:
         # The planner settings first: walk the due index in order and stop at `limit`,
         # whatever the statistics say (after a burst the planner sorted every due row).
         cursor.execute(sql, [due_by, limit, lease_until, worker, now])
         cursor.nextset()
-        for row in cursor.fetchall():
-            values = list(row[: len(fields)])
-            for i, funcs in converters:
-                for func in funcs:
-                    values[i] = func(values[i], fields[i], connection)
-            item = model.from_db(connection.alias, names, values)
-            items.append(item)
-            if row[-2]:
-                lapsed[item.pk] = (row[-2], row[-1])
+        rows = cursor.fetchall()
+    items = instances(model, rows, connection)
+    lapsed = {item.pk: (row[-2], row[-1]) for item, row in zip(items, rows, strict=True) if row[-2]}
     return items, lapsed
 
 
