@@ -25,9 +25,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from django.db import transaction
-from django.db.models import JSONField, Model, Q
+from django.db.models import Model, Q
 
 from affiliates.codes import click_id_new, code_new
 from affiliates.models import (
@@ -45,7 +44,7 @@ from affiliates.models import (
 )
 from affiliates.orders import Line, Order, cents, commission_for
 from common import clock
-from common.bulk import bulk_insert, bulk_update, server_cursor
+from common.bulk import bulk_insert, bulk_update
 from contacts.stamps import is_newer, stamp
 
 AFFILIATE_FIELDS = (
@@ -105,37 +104,8 @@ def new_conversion(**values: Any) -> Conversion:
 
 
 def conversions_insert(rows: list[Conversion]) -> None:
-    """Insert new conversions in one statement, each column one array parameter (PostgreSQL);
-    the values are written as the drain made them, without Django's per-value preparation."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        bulk_insert(Conversion, rows)
-        return
-    quote = connection.ops.quote_name
-    fields = [f for f in _CONVERSION_FIELDS if not f.primary_key]
-    columns, arrays, params = [], [], []
-    for column in fields:
-        values = [getattr(row, column.attname) for row in rows]
-        if isinstance(column, JSONField):
-            values = [orjson.dumps(v).decode() for v in values]
-            kind = "jsonb[]"
-        else:
-            kind = f"{column.db_type(connection)}[]"
-        columns.append(quote(column.column))
-        arrays.append(f"%b::{kind}")
-        params.append(values)
-    # Only quoted model table and column names are interpolated; values are array parameters.
-    sql = (
-        f"INSERT INTO {quote(Conversion._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT * FROM unnest({', '.join(arrays)}) RETURNING {quote(Conversion._meta.pk.column)}"
-    )
-    with server_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        pks = [found[0] for found in cursor.fetchall()]
-    for row, pk in zip(rows, pks, strict=True):
-        row.pk = pk
-        row._state.adding = False
-        row._state.db = connection.alias
+    """Insert new conversions in one statement, their primary keys set."""
+    bulk_insert(Conversion, rows)
 
 
 @dataclass

@@ -198,3 +198,21 @@ def counting_smtp_server(port: int, accepted, ready) -> None:
         asyncio.run(asyncio.Event().wait())
     finally:
         controller.stop()
+
+
+def drain(profile: str | None = None, **kwargs):
+    """The inbox drain (integrations.drain.drain_inbox), under a CPU profile when `profile` names
+    a file (or BENCH_PROFILE does): read it with `python -m pstats FILE`."""
+    from integrations.drain import drain_inbox
+
+    profile = profile or os.environ.get("BENCH_PROFILE")
+    if not profile:
+        return drain_inbox(**kwargs)
+    import cProfile
+    import time
+
+    profiler = cProfile.Profile(time.process_time)  # CPU, not waits on PostgreSQL
+    result = profiler.runcall(drain_inbox, **kwargs)
+    profiler.dump_stats(profile)
+    print(f"    profile of the drain written to {profile}", flush=True)
+    return result

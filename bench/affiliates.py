@@ -141,12 +141,12 @@ def orders(tag: str, count: int, *, buyers: int, rows, owner: dict, event: str, 
 
 def drain(integration, messages) -> tuple[float, float, object]:
     """(seconds, this process's CPU seconds, the drain's result)."""
+    from bench._common import drain as run_drain
     from bench.contacts import inbox_fill
-    from integrations.drain import drain_inbox
 
     inbox_fill(integration, messages)
     started, cpu = time.perf_counter(), time.process_time()
-    result = drain_inbox(max_seconds=3600)
+    result = run_drain(max_seconds=3600)
     return time.perf_counter() - started, time.process_time() - cpu, result
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Report, bench_env, event_properties, machine_line, setup_django, truncate  # noqa: E402
+from bench._common import ROOT, Report, bench_env, drain, event_properties, machine_line, setup_django, truncate  # noqa: E402
 
 TARGET_APPLY = 3_000  # messages/s
 TARGET_IMPORT_S = 300  # 1M lines
@@ -170,7 +170,6 @@ def backend_cpu() -> float:
 
 def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | None, profile: str | None) -> None:
     from contacts.models import Contact, ContactEvent
-    from integrations.drain import drain_inbox
     from integrations.services import integration_create
 
     print(f"(a) drain apply: {existing:,} existing contacts, {messages:,} mixed messages…", flush=True)
@@ -183,14 +182,7 @@ def bench_apply(report: Report, *, messages: int, existing: int, chunk: int | No
     backend_before = backend_cpu()
     cpu_before = time.process_time()
     started = time.perf_counter()
-    if profile:  # where the drain's Python time goes: read it with `python -m pstats FILE`
-        import cProfile
-
-        profiler = cProfile.Profile(time.process_time)  # CPU, not waits on PostgreSQL
-        result = profiler.runcall(drain_inbox, max_seconds=3600, chunk=chunk)
-        profiler.dump_stats(profile)
-    else:
-        result = drain_inbox(max_seconds=3600, chunk=chunk)
+    result = drain(profile, max_seconds=3600, chunk=chunk)
     elapsed = time.perf_counter() - started
     python_ms = (time.process_time() - cpu_before) * 1000
     postgres_ms = (backend_cpu() - backend_before) * 1000
@@ -338,7 +330,9 @@ def main() -> None:
     parser.add_argument("--admin-contacts", type=int, default=1_000_000, help="contacts for (c) (default 1000000)")
     parser.add_argument("--repeats", type=int, default=7, help="GETs timed per admin page (default 7)")
     parser.add_argument("--skip", default="", help="parts to skip: comma-separated of apply,import,admin")
-    parser.add_argument("--profile", default=None, help="write a cProfile of the drain in (a) to this file")
+    parser.add_argument(
+        "--profile", default=None, help="write a CPU profile of the drain in (a) to this file (or set BENCH_PROFILE)"
+    )
     parser.add_argument("--workdir", default=None, help="where the import files go (default: a temporary folder)")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}

@@ -39,10 +39,11 @@ def server_cursor(connection) -> Iterator:
 
 
 # Values of these fields go into the JSON as they are: orjson writes str, int, float, bool,
-# datetime, date, time and UUID in forms PostgreSQL's casts read back exactly.
+# datetime, date, time and UUID (and _json_default Decimal) in forms PostgreSQL's casts read
+# back exactly.
 _AS_IS = {
     "AutoField", "BigAutoField", "SmallAutoField", "BigIntegerField", "BooleanField", "CharField",
-    "DateField", "DateTimeField", "EmailField", "FloatField", "ForeignKey", "GenericIPAddressField",
+    "DateField", "DateTimeField", "DecimalField", "EmailField", "FloatField", "ForeignKey", "GenericIPAddressField",
     "IntegerField", "OneToOneField", "PositiveBigIntegerField", "PositiveIntegerField",
     "PositiveSmallIntegerField", "SlugField", "SmallIntegerField", "TextField", "TimeField", "URLField",
     "UUIDField",
