@@ -8,7 +8,7 @@
 - one autoresponder is scheduled a random 5–60 minutes later, if one applies (a detractor's or
   promoter's first, else the no-comment one; its due-time check skips it if it no longer fits);
 - webhooks get `response.created`, notifications "new response" (and "detractor", "comment");
-- survey_responded is sent (the outbound Segment side listens).
+- survey_responded is sent, for apps above that want the response itself.
 A changed answer moves the raw count from the old score to the new one, updates the contact,
 and sends `response.updated`, a "comment" or "detractor" notification when that changed, and
 survey_responded with created=False.

@@ -1,4 +1,4 @@
-"""What surveys announce to the apps above them (the outbound Segment side listens here).
+"""What surveys announce to the apps above them.
 
 survey_responded: a survey was answered, or an answer changed. Sent inside the transaction
 that saved the response, so a receiver's writes commit or roll back with it. kwargs:
@@ -14,8 +14,9 @@ that saved the response, so a receiver's writes commit or roll back with it. kwa
 
 The first answer is also recorded on the contact's timeline as the internal event
 "Survey Responded" (contacts.services.contact_event_record, with the same properties), which
-reaches contacts.signals.events_recorded: loops start from it. A receiver that sends Segment
-tracks should use one of the two, not both, or Segment gets the answer twice.
+reaches contacts.signals.events_recorded: loops start from it, and the outbound Segment side
+sends its "Survey Responded" track from there (keyed by the event, so once). A receiver that
+sends Segment tracks should use one of the two, not both, or Segment gets the answer twice.
 """
 
 from __future__ import annotations
