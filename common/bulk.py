@@ -95,6 +95,12 @@ def object_rows(objs: Sequence[models.Model], fields: Sequence[models.Field], co
     else:
         attnames = [f.attname for f in fields]
         values = [[getattr(obj, a) for a in attnames] for obj in objs]
+    return field_rows(values, fields, connection)
+
+
+def field_rows(values: list[list], fields: Sequence[models.Field], connection) -> str:
+    """`json_rows` of rows of field values (column i of field i): the common types go as they
+    are, the others in their database form."""
     odd = [
         (i, f)
         for i, f in enumerate(fields)

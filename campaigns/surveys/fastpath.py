@@ -3,8 +3,8 @@
 The drain evaluates every matching track (bench/surveys.py: 10,000 of them). Through the ORM,
 most of that time went to building model instances and to quoting `IN (…)` lists in Python.
 Here each lookup is one statement with array parameters bound server-side (`= ANY(%s)`), rows
-come back as tuples, and the dispatches are inserted from one array per varying column, every
-other column taking one value for all rows (`SELECT …, %s FROM unnest(…)`). SQLite, used for
+come back as tuples, and the dispatches are inserted from one JSON rows parameter for the varying
+columns (common.bulk.rows_source), every other column taking one value for all rows. SQLite, used for
 local work and tests, keeps the ORM's way: same answers.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from django.db import connection, models
 
-from common.bulk import server_cursor
+from common.bulk import field_rows, rows_source, server_cursor
 from contacts.models import Contact, Suppression
 
 
@@ -105,12 +105,6 @@ def surveys_read(model, contact_ids: list[int], statuses: tuple[str, ...], since
         return cursor.fetchall()
 
 
-def _dumped(field: models.Field, value: Any) -> Any:
-    if isinstance(field, models.JSONField):
-        return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    return field.get_db_prep_save(value, connection)
-
-
 def _type(field: models.Field) -> str:
     return "jsonb" if isinstance(field, models.JSONField) else field.db_type(connection)
 
@@ -134,25 +128,30 @@ def insert_columns(model, columns: dict[str, list], *, defaults: models.Model) -
     quote = connection.ops.quote_name
     varying = [f for f in fields if f.attname in columns]
     aliases = {f.attname: f"c{i}" for i, f in enumerate(varying)}
-    params: list[Any] = [[_dumped(f, value) for value in columns[f.attname]] for f in varying]
+    scalar_params: list[Any] = []
     selects = []
     for field in fields:
         if field.attname in aliases:
             selects.append(f"v.{aliases[field.attname]}")
             continue
-        value = _dumped(field, field.pre_save(defaults, True))
+        value = field.pre_save(defaults, True)
+        if isinstance(field, models.JSONField):
+            value = None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        else:
+            value = field.get_db_prep_save(value, connection)
         if value is None:
             selects.append(f"NULL::{_type(field)}")
         else:
-            selects.append(f"%b::{_type(field)}")
-            params.append(value)
-    arrays = ", ".join(f"%b::{_type(f)}[]" for f in varying)
-    # Scalars come after the arrays in the statement, so their parameters go first in order.
-    scalar_params = params[len(varying) :]
+            selects.append(f"%s::{_type(field)}")
+            scalar_params.append(value)
+    rows = field_rows(
+        [list(row) for row in zip(*(columns[f.attname] for f in varying), strict=True)], varying, connection
+    )
+    # Only the model's quoted table and column names are interpolated; values are parameters.
     sql = (
         f"INSERT INTO {_table(model)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"SELECT {', '.join(selects)} FROM unnest({arrays}) AS v({', '.join(aliases.values())}) "
+        f"SELECT {', '.join(selects)} FROM {rows_source(varying, connection)} AS v "
         "ON CONFLICT DO NOTHING"
     )
     with server_cursor(connection) as cursor:
-        cursor.execute(sql, [*scalar_params, *params[: len(varying)]])
+        cursor.execute(sql, [*scalar_params, rows])
