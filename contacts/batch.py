@@ -21,12 +21,11 @@ from django.utils import timezone
 
 from common.bulk import bulk_insert, bulk_update
 from common.outcomes import Skip
-from contacts.history import changes_insert
+from contacts.history import changes_insert, events_insert
 from contacts.models import (
     AudienceMembership,
     ChangeKind,
     Contact,
-    ContactEvent,
     ContactIdentity,
     ListMembership,
     MailingList,
@@ -36,6 +35,7 @@ from contacts.models import (
 )
 from contacts.properties import PropertyError, coerce, infer_type, property_name
 from contacts.services import contact_alias, contact_erase, email_md5, events_announce
+from contacts.signals import RecordedEvent
 from contacts.stamps import is_newer, stamp, writer_key
 from contacts.traits import NAME_KEYS, clean_email, field_for, is_special, split_name
 
@@ -87,7 +87,8 @@ class ContactBatch:
         self.dirty: dict[int, Contact] = {}
         self.dirty_fields: set[str] = set()
         self.identities: list[ContactIdentity] = []
-        self.events: list[ContactEvent] = []
+        # (contact, type, name, properties, timestamp, inbox row): plain tuples, written in flush.
+        self.events: list[tuple] = []
         self.memberships: dict[tuple[int, str], dict] = {}
         self.audiences: dict[tuple[int, str], list[dict]] = {}
         # (contact, inbox row, kind, name, old, new, when): plain tuples, written in flush.
@@ -474,17 +475,7 @@ class ContactBatch:
         self, contact: Contact, *, type: str, name: str, properties: dict, timestamp: datetime, source_id: int | None
     ) -> None:
         """A timeline event; `source_id` (the inbox row) makes a re-run chunk add it once."""
-        self.events.append(
-            ContactEvent(
-                contact=contact,
-                integration=self.integration,
-                inbox_message_id=source_id,
-                type=type,
-                name=name or f"({type})",
-                properties=properties,
-                timestamp=timestamp,
-            )
-        )
+        self.events.append((contact, type, name or f"({type})", properties, timestamp, source_id))
         self.touch(contact, timestamp, "last_seen_at")
 
     # --- changes made in the database at once -------------------------------------------------
@@ -565,11 +556,29 @@ class ContactBatch:
             Suppression.objects.filter(email_md5__in=self.lifted_md5, reason=SuppressionReason.UNSUBSCRIBED).delete()
             self.lifted_md5 = set()
         if self.events:
-            for event in self.events:
-                event.contact_id = event.contact.pk
-            bulk_insert(ContactEvent, self.events, ignore_conflicts=True)
+            integration_id = self.writer
+            ids = events_insert(
+                [
+                    (contact.pk, integration_id, source, type_, name, properties, timestamp)
+                    for contact, type_, name, properties, timestamp, source in self.events
+                ]
+            )
             # One signal for the chunk's tracks (loops start from them), not one per event.
-            events_announce(events=[e for e in self.events if e.type == "track"], source="segment")
+            events_announce(
+                [
+                    RecordedEvent(
+                        contact_id=stored[1],
+                        event_id=stored[0],
+                        name=name,
+                        properties=properties,
+                        timestamp=timestamp,
+                        integration_id=integration_id,
+                        source="segment",
+                    )
+                    for (_, type_, name, properties, timestamp, _), stored in zip(self.events, ids, strict=True)
+                    if type_ == "track" and stored is not None
+                ]
+            )
         if self.changes:
             changes_insert(
                 [(c.pk, src, kind, name, old, new, ts, "") for c, src, kind, name, old, new, ts in self.changes]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,7 +30,6 @@ from contacts.models import (
     MailingList,
     Suppression,
     SuppressionReason,
-    uses_postgres,
 )
 from contacts.signals import RecordedEvent, contact_erased, contacts_merged, contacts_unsubscribed, events_recorded
 from contacts.stamps import stamp, writer_key
@@ -338,58 +337,27 @@ def contact_event_record(
         properties=dict(properties or {}),
         timestamp=timestamp or timezone.now(),
     )
-    events_announce(events=[event], source=source)
-    return event
-
-
-def events_announce(*, events: list[ContactEvent], source: str) -> None:
-    """Send events_recorded once for `events` (rows just written, with their contacts set).
-
-    Rows inserted with ignore_conflicts have no primary key (a re-run chunk's were there
-    already): their ids come back in one query on the inbox message id, the stored row's
-    contact included, so a re-run announces the same ids and receivers stay idempotent.
-    """
-    if not events or not events_recorded.has_listeners():
-        return
-    missing = [e.inbox_message_id for e in events if e.pk is None and e.inbox_message_id is not None]
-    stored = {inbox_id: (pk, contact_id) for inbox_id, pk, contact_id in _event_ids(missing)} if missing else {}
-    records = []
-    for event in events:
-        if event.pk is not None:
-            pk, contact_id = event.pk, event.contact_id
-        else:
-            pk, contact_id = stored.get(event.inbox_message_id, (None, None))
-        if pk is None or contact_id is None:
-            continue
-        records.append(
+    events_announce(
+        [
             RecordedEvent(
-                contact_id=contact_id,
-                event_id=pk,
+                contact_id=event.contact_id,
+                event_id=event.pk,
                 name=event.name,
                 properties=event.properties,
                 timestamp=event.timestamp,
                 integration_id=event.integration_id,
                 source=source,
             )
-        )
-    if records:
-        events_recorded.send(sender=ContactEvent, events=records)
-
-
-def _event_ids(inbox_ids: list[int]) -> list[tuple[int, int, int]]:
-    """(inbox message id, event id, contact id) of stored events. On PostgreSQL one array
-    parameter (= ANY): a chunk's 500 ids cost a millisecond, not the 3-4 of an IN list."""
-    if uses_postgres():
-        table = connection.ops.quote_name(ContactEvent._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT inbox_message_id, id, contact_id FROM {table} WHERE inbox_message_id = ANY(%s)",  # noqa: S608
-                [inbox_ids],
-            )
-            return cursor.fetchall()
-    return list(
-        ContactEvent.objects.filter(inbox_message_id__in=inbox_ids).values_list("inbox_message_id", "pk", "contact_id")
+        ]
     )
+    return event
+
+
+def events_announce(records: list[RecordedEvent]) -> None:
+    """Send events_recorded once for `records` (events just stored). A re-run chunk announces
+    the same event ids again, so receivers stay idempotent."""
+    if records and events_recorded.has_listeners():
+        events_recorded.send(sender=ContactEvent, events=records)
 
 
 # --- staff edits (the REST API and the admin) -----------------------------------------------

@@ -44,6 +44,29 @@ def test_a_drained_chunk_announces_its_tracks_once(segment, drain, heard):
     assert records[0].contact_id == stored["User Registered"].contact_id
 
 
+def test_a_rerun_chunk_announces_the_same_event_ids_and_stores_nothing_twice(segment, drain, heard):
+    """A chunk applied again (its rows due again after their events were stored, as after a
+    crash between the events' insert and the rows' status) finds its events already there."""
+    from django.utils import timezone
+
+    from integrations.models import InboxMessage
+
+    client, _ = segment
+    batch = [
+        {"type": "track", "userId": "u1", "event": "User Registered", "messageId": "t1"},
+        {"type": "track", "userId": "u2", "event": "User Registered", "messageId": "t2"},
+    ]
+    assert client.post("/v1/batch", {"batch": batch}).status_code == 200
+    drain()
+    first = sorted((r.event_id, r.contact_id) for call in heard for r in call)  # a call per chunk (lane)
+    heard.clear()
+    InboxMessage.objects.update(status="pending", next_attempt_at=timezone.now(), processed_at=None)
+    drain()
+    assert sorted((r.event_id, r.contact_id) for call in heard for r in call) == first
+    assert len(first) == 2
+    assert ContactEvent.objects.count() == 2
+
+
 def test_an_app_event_is_recorded_and_announced(identify, heard):
     ada = identify("u1")
     heard.clear()
