@@ -87,14 +87,25 @@ def rows_source(fields: Sequence[models.Field], connection) -> str:
     return f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r)"  # noqa: S608 - column casts only
 
 
+def _fills_on_save(field: models.Field) -> bool:
+    """Whether pre_save does more than read the attribute (auto_now, auto_now_add, files…)."""
+    if type(field).pre_save is models.Field.pre_save:
+        return False
+    if isinstance(field, models.DateField | models.TimeField):  # DateTimeField is a DateField
+        return field.auto_now or field.auto_now_add
+    return True
+
+
 def object_rows(objs: Sequence[models.Model], fields: Sequence[models.Field], connection, *, adding=False) -> str:
     """`json_rows` of the objects' field values; `adding` runs pre_save (auto_now and the like)
     as an insert would. Values of the common types go as they are, the rest in database form."""
+    attnames = [f.attname for f in fields]
+    values = [[getattr(obj, a) for a in attnames] for obj in objs]
     if adding:
-        values = [[f.pre_save(obj, True) for f in fields] for obj in objs]
-    else:
-        attnames = [f.attname for f in fields]
-        values = [[getattr(obj, a) for a in attnames] for obj in objs]
+        saving = [(i, f) for i, f in enumerate(fields) if _fills_on_save(f)]
+        for obj, row in zip(objs, values, strict=True):
+            for i, field in saving:
+                row[i] = field.pre_save(obj, True)
     return field_rows(values, fields, connection)
 
 

@@ -78,3 +78,15 @@ def test_bulk_update_writes_only_the_named_fields():
     second.refresh_from_db()
     assert (first.first_name, first.last_name, first.properties) == ("Ada", "", {})
     assert (second.first_name, second.properties) == ("Bo", {"plan": "pro", "n": None})
+
+
+def test_bulk_insert_fills_auto_now_add_as_a_save_would():
+    from contacts.models import PropertyDefinition
+
+    rows = [PropertyDefinition(name=f"p{n}", type="text") for n in range(2)]
+    assert all(row.created_at is None for row in rows)
+    bulk_insert(PropertyDefinition, rows)
+    stored = list(PropertyDefinition.objects.order_by("name"))
+    assert [d.name for d in stored] == ["p0", "p1"]
+    assert all(d.created_at is not None for d in stored)
+    assert [d.created_at for d in stored] == [r.created_at for r in rows]
