@@ -130,9 +130,7 @@ def apply_rows(rows: list[InboxMessage]) -> None:
 
 
 def _apply_group_atomic(integration, group: list[InboxMessage]) -> None:
-    for row in group:
-        row.contact = None
-        row.warnings = []
+    # _apply_group clears each row's contact and warnings first: a retried group starts clean.
     with transaction.atomic():
         _apply_group(integration, group)
 
@@ -144,8 +142,6 @@ def _apply_each(integration, group: list[InboxMessage], error: Exception) -> Non
 
 
 def _apply_alone(integration, row: InboxMessage) -> None:
-    row.contact = None
-    row.warnings = []
     try:
         with transaction.atomic():
             _apply_group(integration, [row])

@@ -118,6 +118,7 @@ class Kind:
 
     def __init__(self, integration: Integration) -> None:
         self.integration = integration
+        self._event_names: set[str] | None = None
 
     # --- settings -----------------------------------------------------------------------
     @classmethod
@@ -131,8 +132,11 @@ class Kind:
         return spec.parse(self.integration.settings.get(name))
 
     def event_names(self) -> set[str]:
-        raw = self.option("event_filter") if self.setting("event_filter") else ""
-        return {name.strip() for name in raw.split(",") if name.strip()}
+        # Asked for every track of a chunk; a kind lives for one chunk, its settings with it.
+        if self._event_names is None:
+            raw = self.option("event_filter") if self.setting("event_filter") else ""
+            self._event_names = {name.strip() for name in raw.split(",") if name.strip()}
+        return self._event_names
 
     # --- applying -----------------------------------------------------------------------
     def open_batch(self, rows: list[InboxMessage]) -> KindBatch:
