@@ -62,7 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.CollapseInboundSlashesMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "common.middleware.OriginCorsMiddleware",  # django-cors-headers, for requests with an Origin
     "common.middleware.RejectNulQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
