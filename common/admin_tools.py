@@ -138,6 +138,14 @@ def shorten(text: str, length: int = 60) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+def type_and_event(type_: str, event: str, *, length: int | None = None) -> str:
+    """A list cell for a Segment call: its type, and the event name in bold when it has one."""
+    if not event:
+        return type_
+    shown = shorten(event, length) if length else event
+    return format_html('<span class="sy-wrap-narrow">{} · <strong>{}</strong></span>', type_, shown)
+
+
 def pretty_json(value: Any) -> str:
     """JSON indented inside <pre>, escaped (payloads are untrusted input)."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

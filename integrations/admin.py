@@ -37,6 +37,7 @@ from common.admin_tools import (
     link,
     pretty_json,
     shorten,
+    type_and_event,
 )
 from common.ids import parse_pk
 from integrations.admin_forms import add_form, field_name, form_for_kind, kind_setting_fields
@@ -568,11 +569,7 @@ class InboxMessageAdmin(ModelAdmin):
 
     @display(description="Type · event")
     def what(self, message: InboxMessage) -> str:
-        if message.event:
-            return format_html(
-                '<span class="sy-wrap-narrow">{} · <strong>{}</strong></span>', message.type, shorten(message.event, 40)
-            )
-        return message.type
+        return type_and_event(message.type, message.event, length=40)
 
     @display(description="Reason")
     def short_reason(self, message: InboxMessage) -> str:

@@ -33,6 +33,7 @@ from common.admin_tools import (
     link,
     pretty_json,
     shorten,
+    type_and_event,
 )
 from common.ids import parse_pk
 from common.workqueue.admin import AttemptInline, WorkItemAdminMixin
@@ -137,9 +138,7 @@ class OutboxItemAdmin(WorkItemAdminMixin, ModelAdmin):
 
     @display(description="Type · event")
     def what(self, item: OutboxItem) -> str:
-        if item.event:
-            return format_html('<span class="sy-wrap-narrow">{} · <strong>{}</strong></span>', item.type, item.event)
-        return item.type
+        return type_and_event(item.type, item.event)
 
     @display(description="Email")
     def who(self, item: OutboxItem) -> str:
