@@ -71,14 +71,15 @@ def events_insert(rows: Sequence[Event]) -> list[tuple[int, int] | None]:
     if not rows:
         return []
     connection = connections[router.db_for_write(ContactEvent)]
+    fields = [ContactEvent._meta.get_field(name) for name in _EVENT_COLUMNS]
     if connection.vendor != "postgresql":
+        attnames = [f.attname for f in fields]
         ContactEvent.objects.bulk_create(
-            [ContactEvent(**dict(zip(_EVENT_ATTNAMES, row, strict=True))) for row in rows],
+            [ContactEvent(**dict(zip(attnames, row, strict=True))) for row in rows],
             ignore_conflicts=True,
             batch_size=500,
         )
         return _ids_by_inbox_message(rows, {})
-    fields = [ContactEvent._meta.get_field(name) for name in _EVENT_COLUMNS]
     quote = connection.ops.quote_name
     # Only the model's quoted table and column names are interpolated; rows are one parameter.
     sql = (
@@ -89,15 +90,10 @@ def events_insert(rows: Sequence[Event]) -> list[tuple[int, int] | None]:
     with server_cursor(connection) as cursor:
         cursor.execute(sql, [json_rows(rows)])
         inserted = cursor.fetchall()
-    if any(row[2] is None for row in rows):
-        # Events with no inbox message never conflict: every one was inserted, in order.
-        unsourced = iter([(pk, contact) for source, pk, contact in inserted if source is None])
-        found = {source: (pk, contact) for source, pk, contact in inserted if source is not None}
-        return [next(unsourced) if row[2] is None else found.get(row[2]) for row in rows]
-    return _ids_by_inbox_message(rows, {source: (pk, contact) for source, pk, contact in inserted})
-
-
-_EVENT_ATTNAMES = ("contact_id", "integration_id", "inbox_message_id", "type", "name", "properties", "timestamp")
+    # Events with no inbox message never conflict: each was inserted, and comes back in order.
+    unsourced = iter([(pk, contact) for source, pk, contact in inserted if source is None])
+    ids = _ids_by_inbox_message(rows, {source: (pk, contact) for source, pk, contact in inserted if source is not None})
+    return [next(unsourced) if row[2] is None else found for row, found in zip(rows, ids, strict=True)]
 
 
 def _ids_by_inbox_message(rows: Sequence[Event], found: dict) -> list[tuple[int, int] | None]:
