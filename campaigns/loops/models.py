@@ -76,7 +76,28 @@ class DelayUnit(models.TextChoices):
 UNIT_MINUTES = {DelayUnit.MINUTES: 1, DelayUnit.HOURS: 60, DelayUnit.DAYS: 1440}
 
 
-class LoopStep(models.Model):
+class Delayed:
+    """For models with a `delay_value` in a `delay_unit`: the delay in minutes and as a timedelta
+    (loop steps, survey campaigns and their reminders)."""
+
+    @property
+    def delay_minutes(self) -> int:
+        return self.delay_value * UNIT_MINUTES[self.delay_unit]
+
+    @property
+    def delay(self) -> timedelta:
+        return timedelta(minutes=self.delay_minutes)
+
+    @staticmethod
+    def split_minutes(minutes: int) -> tuple[int, str]:
+        """delay_minutes (the API's) as the largest whole unit: 1440 → (1, days)."""
+        for unit in (DelayUnit.DAYS, DelayUnit.HOURS):
+            if minutes and minutes % UNIT_MINUTES[unit] == 0:
+                return minutes // UNIT_MINUTES[unit], unit
+        return minutes, DelayUnit.MINUTES
+
+
+class LoopStep(Delayed, models.Model):
     loop = models.ForeignKey(Loop, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(help_text="1 is the first step.")
     delay_value = models.PositiveIntegerField(default=0, help_text="After the previous step (the first: the event).")
@@ -91,25 +112,9 @@ class LoopStep(models.Model):
         return f"step {self.position}, {self.delay_text} after the one before"
 
     @property
-    def delay_minutes(self) -> int:
-        return self.delay_value * UNIT_MINUTES[self.delay_unit]
-
-    @property
-    def delay(self) -> timedelta:
-        return timedelta(minutes=self.delay_minutes)
-
-    @property
     def delay_text(self) -> str:
         unit = self.delay_unit[:-1] if self.delay_value == 1 else self.delay_unit
         return f"{self.delay_value} {unit}"
-
-    @staticmethod
-    def split_minutes(minutes: int) -> tuple[int, str]:
-        """delay_minutes (the API's) as the largest whole unit: 1440 → (1, days)."""
-        for unit in (DelayUnit.DAYS, DelayUnit.HOURS):
-            if minutes and minutes % UNIT_MINUTES[unit] == 0:
-                return minutes // UNIT_MINUTES[unit], unit
-        return minutes, DelayUnit.MINUTES
 
 
 class EnrolmentStatus(models.TextChoices):

@@ -14,12 +14,10 @@ score, written by the statements that change them. Every metric is computed from
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import models
 from django.db.models import Q
 
-from campaigns.loops.models import UNIT_MINUTES, DelayUnit
+from campaigns.loops.models import Delayed, DelayUnit
 from campaigns.surveys.scales import SCALES, scale_of
 from common import clock
 from common.fields import JSONField
@@ -49,7 +47,7 @@ def delay_text(value: int, unit: str) -> str:
     return f"{value} {unit[:-1] if value == 1 else unit}"
 
 
-class Campaign(models.Model):
+class Campaign(Delayed, models.Model):
     name = models.CharField(max_length=200, unique=True)
     metric = models.CharField(max_length=10, choices=Metric.choices, default=Metric.NPS)
     status = models.CharField(max_length=8, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
@@ -111,19 +109,11 @@ class Campaign(models.Model):
         return scale_of(self.metric)
 
     @property
-    def delay_minutes(self) -> int:
-        return self.delay_value * UNIT_MINUTES[self.delay_unit]
-
-    @property
-    def delay(self) -> timedelta:
-        return timedelta(minutes=self.delay_minutes)
-
-    @property
     def live(self) -> bool:
         return self.status in LIVE_STATUSES
 
 
-class CampaignReminder(models.Model):
+class CampaignReminder(Delayed, models.Model):
     """A reminder to someone who has not answered, a delay after the survey email was sent."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reminders")
@@ -138,10 +128,6 @@ class CampaignReminder(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.position}, {delay_text(self.delay_value, self.delay_unit)} after the survey"
-
-    @property
-    def delay_minutes(self) -> int:
-        return self.delay_value * UNIT_MINUTES[self.delay_unit]
 
 
 class AutoresponderKind(models.TextChoices):

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from campaigns.email.models import EmailTemplate
-from campaigns.loops.models import LoopStep
+from campaigns.loops.models import Delayed
 from campaigns.surveys.models import (
     LIVE_STATUSES,
     Campaign,
@@ -127,7 +127,7 @@ def campaign_save(
     for name, value in fields.items():
         setattr(campaign, name, value)
     if delay_minutes is not None:
-        campaign.delay_value, campaign.delay_unit = LoopStep.split_minutes(int(delay_minutes))
+        campaign.delay_value, campaign.delay_unit = Delayed.split_minutes(int(delay_minutes))
     if campaign.status in LIVE_STATUSES and "template" in fields:
         problem = template_problem(campaign.template)
         if problem is not None:
@@ -145,7 +145,7 @@ def reminders_set(*, campaign: Campaign, reminders: list[dict]) -> list[Campaign
     existing = {r.position: r for r in campaign.reminders.all()}
     kept = []
     for position, data in enumerate(reminders, start=1):
-        value, unit = LoopStep.split_minutes(int(data["delay_minutes"]))
+        value, unit = Delayed.split_minutes(int(data["delay_minutes"]))
         reminder = existing.pop(position, None) or CampaignReminder(campaign=campaign, position=position)
         reminder.delay_value, reminder.delay_unit, reminder.template = value, unit, data["template"]
         reminder.save()
