@@ -103,11 +103,6 @@ def new_conversion(**values: Any) -> Conversion:
     return Conversion(*row)
 
 
-def conversions_insert(rows: list[Conversion]) -> None:
-    """Insert new conversions in one statement, their primary keys set."""
-    bulk_insert(Conversion, rows)
-
-
 @dataclass
 class Buyer:
     """Who placed an order: the message's ids, the email it carried, and the contact (if any)
@@ -645,7 +640,7 @@ class AffiliateBatch:
             for conversion in self.new_conversions:
                 for name in ("affiliate", "click", "buyer_contact"):
                     _link(conversion, name)
-            conversions_insert(self.new_conversions)
+            bulk_insert(Conversion, self.new_conversions)
         if self.dirty_conversions:
             rows = [self.dirty_conversions[pk] for pk in sorted(self.dirty_conversions)]
             bulk_update(Conversion, rows, CONVERSION_FIELDS)
